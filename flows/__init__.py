@@ -1,0 +1,1 @@
+"""Prefect flows: they wire tuneline's stages together and compute nothing themselves."""

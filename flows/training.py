@@ -1,0 +1,85 @@
+"""The training flow: ingest -> prepare -> validate -> split -> train -> evaluate -> register.
+
+The file-producing stages run through `dvc repro`, so the flow and dvc.yaml run the very same
+stages, DVC skips what has not changed, and dvc.lock records every hash for lineage.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.tasks import exponential_backoff
+
+from tuneline import dvc_tools, layout
+from tuneline.errors import TunelineError
+from tuneline.params import load_params
+from tuneline.stages import PIPELINE
+
+FLOW_STAGES = ("ingest", *(s.name for s in PIPELINE), "register")
+
+
+def _retry_unless_expected(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's hook signature
+    """Retry infrastructure hiccups, never bad data or a failed gate: those need a person."""
+    try:
+        state.result()
+    except TunelineError:
+        return False
+    except Exception:  # noqa: BLE001 - anything else is worth another try
+        return True
+    return False
+
+
+@task(retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=5),
+      retry_condition_fn=_retry_unless_expected, timeout_seconds=1800)
+def ingest(project_dir: str, source: str) -> str:
+    from tuneline.ingest import ingest_source
+
+    result = ingest_source(Path(source), Path(project_dir))
+    return f"{result.provenance.name} sha256={result.provenance.sha256}"
+
+
+@task(retries=1, retry_delay_seconds=10, retry_condition_fn=_retry_unless_expected,
+      timeout_seconds=6 * 3600)
+def reproduce(project_dir: str, stage: str, force: bool = False) -> str:
+    get_run_logger().info("dvc repro %s%s", stage, " (forced)" if force else "")
+    return dvc_tools.reproduce(Path(project_dir), stage, force=force)
+
+
+@task
+def evaluation_is_stale(project_dir: str) -> bool:
+    """True when the champion changed since the evaluation was made (DVC cannot see that)."""
+    from tuneline import registry
+
+    root = Path(project_dir)
+    report = root / layout.EVAL_JSON
+    if not report.is_file():
+        return False
+    champion = registry.champion_version(load_params(root / "params.yaml").project, root)
+    evaluated = json.loads(report.read_text(encoding="utf-8")).get("champion_version")
+    train_run = json.loads((root / layout.TRAIN_REPORT).read_text(encoding="utf-8"))["run_id"]
+    current = None if champion is None or champion.run_id == train_run else str(champion.version)
+    return evaluated != current
+
+
+@task(retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=2),
+      retry_condition_fn=_retry_unless_expected, timeout_seconds=600)
+def register(project_dir: str, reason: str) -> dict:
+    from tuneline.promotion import register_from_reports
+
+    return register_from_reports(Path(project_dir), reason)
+
+
+@flow(name="tuneline-training", log_prints=True)
+def training_flow(project_dir: str = ".", sources: list[str] | None = None,
+                  reason: str = "manual") -> dict:
+    """Chain every stage; a failed gate stops the flow with the stage's own message."""
+    root = str(Path(project_dir).resolve())
+    ingested = [ingest(root, source) for source in sources or []]
+    for stage in PIPELINE:
+        force = stage.name == "evaluate" and evaluation_is_stale(root)
+        reproduce(root, stage.name, force=force)
+    dvc_tools.push(Path(root))
+    registered = register(root, reason)
+    return registered | {"stages": list(FLOW_STAGES), "ingested": ingested}

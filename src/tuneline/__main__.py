@@ -1,0 +1,5 @@
+import sys
+
+from tuneline.cli import main
+
+sys.exit(main())

@@ -1,0 +1,236 @@
+"""The `tuneline` command. Handlers import what they need when called, so `--help` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from tuneline.errors import TunelineError
+
+log = logging.getLogger("tuneline")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr)
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    try:
+        return int(args.handler(args) or 0)
+    except TunelineError as exc:
+        print(f"tuneline: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except FileNotFoundError as exc:
+        print(f"tuneline: {exc}", file=sys.stderr)
+        return 2
+
+
+def _root(args: argparse.Namespace) -> Path:
+    from tuneline.layout import find_project_root
+
+    return find_project_root(Path(args.project) if args.project else None)
+
+
+def _params(args: argparse.Namespace):  # noqa: ANN202 - Params, imported lazily
+    from tuneline.params import load_params
+
+    return load_params(_root(args) / "params.yaml")
+
+
+def _sample_data(args: argparse.Namespace) -> int:
+    from tuneline.sample_data import write_sample_csv
+
+    summary = write_sample_csv(Path(args.path), n_pairs=args.rows, seed=args.seed)
+    print(f"wrote {summary.rows} Q/A pairs to {summary.path} "
+          f"({len(summary.categories)} categories; planted defects {summary.defects})")
+    return 0
+
+
+def _demo_model(args: argparse.Namespace) -> int:
+    from tuneline.base_model import build_demo_model
+    from tuneline.sample_data import generate_support_rows
+
+    params, root = _params(args), _root(args)
+    rows = generate_support_rows(n_pairs=args.rows, seed=params.demo_model.seed)
+    corpus = [r["question"] for r in rows] + [r["answer"] for r in rows]
+    corpus.append(params.model.system_prompt)
+    out = build_demo_model(corpus, root / params.model.base, params.demo_model)
+    print(f"demo base model saved to {out}")
+    return 0
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from tuneline.ingest import ingest_source
+
+    result = ingest_source(Path(args.path), _root(args), args.name)
+    p = result.provenance
+    state = "ingested" if result.changed else "unchanged (same sha256), nothing to do"
+    print(f"{p.name}: {state}; {p.rows} rows, {p.bytes} bytes, sha256 {p.sha256}")
+    return 0
+
+
+def _stage(args: argparse.Namespace) -> int:
+    from tuneline.stages import run_stage
+
+    run_stage(args.name, _params(args), _root(args))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from flows.training import training_flow
+
+    result = training_flow(project_dir=str(_root(args)), sources=args.ingest, reason=args.reason)
+    print(_run_summary(result))
+    return 0
+
+
+def _run_summary(result: dict) -> str:
+    lines = ["", "tuneline run finished", f"  stages      {' -> '.join(result['stages'])}",
+             f"  prepared    {result['prepare']}", f"  evaluation  {result['evaluation_report']}",
+             "", result["table"], "",
+             f"  registered  {result['model_name']} version {result['version']} "
+             "(alias challenger, pending review)",
+             "", "Reviewer, next:",
+             f"  tuneline review show {result['version']}",
+             f"  tuneline review approve {result['version']} --comment \"...\"   (or reject)"]
+    return "\n".join(lines)
+
+
+def _review(args: argparse.Namespace) -> int:
+    from tuneline import registry
+
+    params, root = _params(args), _root(args)
+    if args.action == "list":
+        rows = registry.list_versions(params.project, root)
+        print(f"{'version':>7}  {'status':<9} {'aliases':<28} created")
+        for r in rows:
+            print(f"{r['version']:>7}  {r['status']:<9} {r['aliases'] or '-':<28} {r['created']}")
+        return 0
+    if args.action == "show":
+        mv = registry.resolve_version(params.project, root, args.version)
+        print(json.dumps({"version": mv.version, "run_id": mv.run_id, "source": mv.source,
+                          "tags": dict(sorted(mv.tags.items()))}, indent=2))
+        return 0
+    record = registry.decide(params.project, root, args.version, args.action == "approve",
+                             args.comment, args.reviewer)
+    print(f"version {record.version} {record.decision} by {record.reviewer} "
+          f"({record.identity}) at {record.decided_at}")
+    if record.decision == "approved":
+        print(f"champion -> version {record.version}"
+              + (f" (previous-champion -> {record.previous_champion})"
+                 if record.previous_champion else ""))
+    return 0
+
+
+def _drift(args: argparse.Namespace) -> int:
+    from tuneline.monitor import check_drift
+
+    params, root = _params(args), _root(args)
+    summary = check_drift(params, root, Path(args.current))
+    verdict = "DRIFT" if summary.drifted else "no drift"
+    print(f"{verdict}: {summary.share:.0%} of descriptors drifted "
+          f"(threshold {summary.threshold:.0%}; {summary.current_rows} new vs "
+          f"{summary.reference_rows} training questions)\n  report {summary.report_html}")
+    return 5 if summary.drifted else 0
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    from flows.monitoring import monitoring_flow
+
+    result = monitoring_flow(project_dir=str(_root(args)), traffic_path=args.current,
+                             retrain=not args.no_retrain)
+    print(json.dumps(result, indent=2))
+    return 5 if result["drifted"] else 0
+
+
+def _schedule(args: argparse.Namespace) -> int:
+    from tuneline.schedule import create_deployments, serve_deployments
+
+    params, root = _params(args), _root(args)
+    if args.serve:
+        serve_deployments(params, root)
+        return 0
+    for line in create_deployments(params, root, args.work_pool):
+        print(line)
+    return 0
+
+
+def _lineage(args: argparse.Namespace) -> int:
+    from tuneline.lineage import format_text, trace
+
+    chain = trace(_params(args).project, _root(args), args.ref)
+    print(json.dumps(chain, indent=2) if args.format == "json" else format_text(chain))
+    return 0 if all(s["matches_disk"] for s in chain["raw_sources"]) else 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tuneline", description="Fine-tune an open LLM on your Q/A data, safely and on a schedule.")
+    parser.add_argument("--project", help="project folder (default: found upwards from here)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("sample-data", help="write the bundled sample support Q/A set as CSV")
+    p.add_argument("path")
+    p.add_argument("--rows", type=int, default=1200)
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(handler=_sample_data)
+
+    p = sub.add_parser("demo-model", help="build the tiny offline base model at model.base")
+    p.add_argument("--rows", type=int, default=1200, help="sample rows to train the tokenizer on")
+    p.set_defaults(handler=_demo_model)
+
+    p = sub.add_parser("ingest", help="add a raw source file (DVC-versioned, pushed, provenance)")
+    p.add_argument("path")
+    p.add_argument("--name", help="file name under data/raw (default: the source's name)")
+    p.set_defaults(handler=_ingest)
+
+    p = sub.add_parser("stage", help="run one pipeline stage (what dvc.yaml calls)")
+    p.add_argument("name", choices=["prepare", "validate", "split", "train", "evaluate"])
+    p.set_defaults(handler=_stage)
+
+    p = sub.add_parser("run", help="run the training flow: ingest -> ... -> register")
+    p.add_argument("--ingest", action="append", default=[], metavar="PATH",
+                   help="source file to ingest first (repeatable)")
+    p.add_argument("--reason", default="manual", help="why this run (recorded on the run)")
+    p.set_defaults(handler=_run)
+
+    p = sub.add_parser("review", help="see candidates and approve or reject them")
+    rsub = p.add_subparsers(dest="action", required=True)
+    rsub.add_parser("list", help="all versions with status and aliases")
+    show = rsub.add_parser("show", help="one version's evidence and tags")
+    show.add_argument("version", help="number or alias (challenger, champion)")
+    for action in ("approve", "reject"):
+        d = rsub.add_parser(action, help=f"{action} a pending version (recorded)")
+        d.add_argument("version")
+        d.add_argument("--comment", required=True)
+        d.add_argument("--reviewer", help="your name (default: the OS user; self-declared)")
+    p.set_defaults(handler=_review)
+
+    p = sub.add_parser("drift", help="compare new questions with the training questions")
+    p.add_argument("current", help="CSV/JSONL/JSON of new questions")
+    p.set_defaults(handler=_drift)
+
+    p = sub.add_parser("monitor", help="run the monitoring flow: drift check, retrain on drift")
+    p.add_argument("current", help="CSV/JSONL/JSON of new questions")
+    p.add_argument("--no-retrain", action="store_true")
+    p.set_defaults(handler=_monitor)
+
+    p = sub.add_parser("schedule", help="create the Prefect deployments (daily drift, quarterly retrain)")
+    p.add_argument("--work-pool", default="tuneline")
+    p.add_argument("--serve", action="store_true", help="serve them from this process instead")
+    p.set_defaults(handler=_schedule)
+
+    p = sub.add_parser("lineage", help="trace a model version back to data, code, checks, approval")
+    p.add_argument("ref", help="version number or alias (champion, challenger)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(handler=_lineage)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

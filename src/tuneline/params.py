@@ -1,0 +1,237 @@
+"""params.yaml loaded once into frozen, typed objects; unknown keys and bad values fail at load.
+
+Each stage reads one section. Errors name the key and what would be valid, so a typo in
+params.yaml stops the run before any work is done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+from tuneline.errors import ConfigError
+
+Quantization = Literal["nf4", "int8", "none"]
+Severity = Literal["critical", "warning"]
+
+
+@dataclass(frozen=True)
+class ProjectParams:
+    model_name: str
+    experiment: str
+    tracking_uri: str
+    artifact_root: str
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    question: str
+    answer: str
+    category: str = ""
+
+
+@dataclass(frozen=True)
+class PrepareParams:
+    columns: ColumnMap
+    max_question_chars: int
+    max_answer_chars: int
+
+
+@dataclass(frozen=True)
+class ValidateParams:
+    min_rows: int
+    question_chars: tuple[int, int]
+    answer_chars: tuple[int, int]
+    allowed_categories: tuple[str, ...]
+    pii: Severity
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    validation_fraction: float
+    test_fraction: float
+    salt: str
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    source: Literal["local", "hub"]
+    base: str
+    revision: str | None
+    system_prompt: str
+
+
+@dataclass(frozen=True)
+class DemoModelParams:
+    vocab_size: int
+    hidden_size: int
+    layers: int
+    heads: int
+    max_positions: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    quantization: Quantization
+    lora_r: int
+    lora_alpha: int
+    lora_dropout: float
+    target_modules: str | tuple[str, ...]
+    max_epochs: int
+    early_stopping_patience: int
+    learning_rate: float
+    batch_size: int
+    max_length: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    max_examples: int
+    max_new_tokens: int
+    samples_to_show: int
+    targets: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MonitorParams:
+    drift_threshold: float
+    retrain_on_drift: bool
+
+
+@dataclass(frozen=True)
+class ScheduleParams:
+    timezone: str
+    retrain_cron: str
+    drift_cron: str
+    traffic_path: str
+
+
+@dataclass(frozen=True)
+class Params:
+    project: ProjectParams
+    prepare: PrepareParams
+    validate: ValidateParams
+    split: SplitParams
+    model: ModelParams
+    demo_model: DemoModelParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    monitor: MonitorParams
+    schedule: ScheduleParams
+
+
+def load_params(path: Path = Path("params.yaml")) -> Params:
+    """Read params.yaml into `Params`, failing with the offending key on any problem."""
+    import yaml
+
+    if not path.is_file():
+        raise ConfigError(f"{path}: not found. Run tuneline from the project root or pass --params.")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    params = _build(Params, raw, str(path))
+    _check_combinations(params, str(path))
+    return params
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    """Build dataclass `cls` from a mapping, rejecting unknown and missing keys."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(fields)}")
+    values = {}
+    for name, f in fields.items():
+        if name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{where}: missing key '{name}'")
+            continue
+        values[name] = _coerce(hints[name], raw[name], f"{where}:{name}")
+    return cls(**values)
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    """Check `value` against type `tp`, converting lists to tuples for frozen objects."""
+    origin, args = get_origin(tp), get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where}: {value!r} is not valid; use one of {list(args)}")
+        return value
+    if origin in (types.UnionType, typing.Union):
+        errors = []
+        for option in args:
+            try:
+                return _coerce(option, value, where)
+            except ConfigError as exc:
+                errors.append(exc.message)
+        raise ConfigError(f"{where}: {value!r} fits none of the allowed types ({'; '.join(errors)})")
+    if tp is type(None):
+        if value is not None:
+            raise ConfigError(f"{where}: expected null")
+        return None
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        item_types = args[:-1] if args[-1:] == (Ellipsis,) else args
+        if args[-1:] != (Ellipsis,) and len(value) != len(args):
+            raise ConfigError(f"{where}: expected {len(args)} items, got {len(value)}")
+        kinds = [item_types[0]] * len(value) if args[-1:] == (Ellipsis,) else list(item_types)
+        return tuple(_coerce(t, v, f"{where}[{i}]") for i, (t, v) in enumerate(zip(kinds, value)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return {str(k): _coerce(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    return _scalar(tp, value, where)
+
+
+def _scalar(tp: type, value: Any, where: str) -> Any:
+    """Accept ints for floats, but never bools for numbers or numbers for strings."""
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float) and isinstance(value, bool):
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if not isinstance(value, tp):
+        raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
+    return value
+
+
+def _check_combinations(p: Params, where: str) -> None:
+    """Cross-field rules that no single type can express."""
+    held_out = p.split.validation_fraction + p.split.test_fraction
+    if not 0 < p.split.test_fraction < 1 or not 0 < p.split.validation_fraction < 1:
+        raise ConfigError(f"{where}:split: validation_fraction and test_fraction must be in (0, 1)")
+    if held_out >= 0.5:
+        raise ConfigError(
+            f"{where}:split: validation_fraction + test_fraction = {held_out:.2f} leaves too "
+            "little for training; keep the sum below 0.5"
+        )
+    if p.model.source == "hub" and not p.model.revision:
+        raise ConfigError(
+            f"{where}:model.revision: '{p.model.base}' is a hub id; pin it with a revision "
+            "(a commit sha) so the same weights are used every time"
+        )
+    for name, (low, high) in (("question_chars", p.validate.question_chars),
+                              ("answer_chars", p.validate.answer_chars)):
+        if low > high:
+            raise ConfigError(f"{where}:validate.{name}: min {low} is above max {high}")
+    if not 1 <= p.train.max_epochs <= 20:
+        raise ConfigError(f"{where}:train.max_epochs: {p.train.max_epochs}; use 2-5 (at most 20)")
+    unknown_targets = set(p.evaluate.targets) - {"exact_match", "token_f1", "rouge_l"}
+    if unknown_targets:
+        raise ConfigError(
+            f"{where}:evaluate.targets: unknown metric(s) {sorted(unknown_targets)}; "
+            "use exact_match, token_f1, rouge_l"
+        )
+

@@ -1,0 +1,123 @@
+"""The pipeline's file-producing stages: what each reads, writes and which params it uses, and the
+few lines that run it. dvc.yaml must declare exactly this (a test checks), and the Prefect flow
+runs these stages through `dvc repro`, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tuneline import layout
+from tuneline.errors import GateFailed
+from tuneline.params import Params
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    name: str
+    deps: tuple[str, ...]
+    params: tuple[str, ...]     # params.yaml keys (sections) the stage reads
+    outs: tuple[str, ...]
+    metrics: tuple[str, ...] = ()
+
+    @property
+    def cmd(self) -> str:
+        return f"python -m tuneline stage {self.name}"
+
+
+def _src(module: str) -> str:
+    return f"src/tuneline/{module}.py"
+
+
+PIPELINE: tuple[StageSpec, ...] = (
+    StageSpec("prepare", (str(layout.RAW_DIR), _src("prepare"), _src("sources")),
+              ("prepare",), (str(layout.PREPARED), str(layout.QUARANTINE)),
+              (str(layout.PREPARE_REPORT),)),
+    StageSpec("validate", (str(layout.PREPARED), _src("validate"), _src("expectations")),
+              ("validate",), (str(layout.VALIDATION_DIR),)),
+    StageSpec("split", (str(layout.PREPARED), str(layout.VALIDATION_DIR), _src("split")),
+              ("split",), (str(layout.TRAIN), str(layout.VALIDATION), str(layout.TEST)),
+              (str(layout.SPLIT_REPORT),)),
+    StageSpec("train", (str(layout.TRAIN), str(layout.VALIDATION), _src("train"),
+                        _src("prompts"), _src("base_model")),
+              ("model", "train"), (str(layout.ADAPTER_DIR),), (str(layout.TRAIN_REPORT),)),
+    StageSpec("evaluate", (str(layout.TEST), str(layout.ADAPTER_DIR), _src("evaluate"),
+                           _src("metrics"), _src("prompts")),
+              ("model", "train.quantization", "train.max_length", "evaluate"),
+              (str(layout.EVAL_DIR),)),
+)
+
+
+def run_stage(name: str, params: Params, root: Path) -> None:
+    """Run one stage by name in `root` (what `tuneline stage NAME` and dvc.yaml call)."""
+    runners: dict[str, Callable[[Params, Path], None]] = {
+        "prepare": _prepare, "validate": _validate, "split": _split,
+        "train": _train, "evaluate": _evaluate,
+    }
+    runners[name](params, root)
+
+
+def _write_json(path: Path, data: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _prepare(params: Params, root: Path) -> None:
+    from tuneline.prepare import prepare_records
+
+    report = prepare_records(root / layout.RAW_DIR, params.prepare, root / layout.PREPARED,
+                             root / layout.QUARANTINE)
+    _write_json(root / layout.PREPARE_REPORT, asdict(report) | {"reconciled": report.reconciled})
+
+
+def _validate(params: Params, root: Path) -> None:
+    from tuneline.validate import validate_records
+
+    validate_records(root / layout.PREPARED, params.validate, root / layout.VALIDATION_DIR)
+
+
+def _split(params: Params, root: Path) -> None:
+    from tuneline.prepare import read_jsonl
+    from tuneline.split import split_records
+
+    report = split_records(read_jsonl(root / layout.PREPARED), params.split, root / layout.TRAIN,
+                           root / layout.VALIDATION, root / layout.TEST)
+    _write_json(root / layout.SPLIT_REPORT, asdict(report))
+    if report.leaked_questions:
+        raise GateFailed(f"split: {report.leaked_questions} test question(s) also in train/validation")
+
+
+def _train(params: Params, root: Path) -> None:
+    from tuneline import dvc_tools
+    from tuneline.train import train_adapter, write_report
+
+    report = train_adapter(params, root, root / layout.TRAIN, root / layout.VALIDATION,
+                           root / layout.ADAPTER_DIR, dvc_tools.lock_hashes(root))
+    write_report(report, root / layout.TRAIN_REPORT)
+
+
+def _evaluate(params: Params, root: Path) -> None:
+    import mlflow
+
+    from tuneline import evaluate, registry, tracking
+
+    run_id = json.loads((root / layout.TRAIN_REPORT).read_text(encoding="utf-8"))["run_id"]
+    champion = registry.champion_version(params.project, root)
+    champion_adapter = None
+    if champion is not None and champion.run_id != run_id:
+        champion_adapter = Path(mlflow.artifacts.download_artifacts(champion.source))
+    report = evaluate.evaluate_models(
+        params, root, root / layout.TEST, root / layout.ADAPTER_DIR, champion_adapter,
+        str(champion.version) if champion_adapter is not None else None)
+    evaluate.write_report(report, root / layout.EVAL_DIR)
+    with tracking.run(params.project, root, run_id=run_id):
+        for name, scores in report.models.items():
+            mlflow.log_metrics({f"test.{name}.{k}": v for k, v in asdict(scores).items()})
+        mlflow.log_artifacts(str(root / layout.EVAL_DIR), "reports/evaluation")
+    log.info("evaluate:\n%s", report.table_markdown)

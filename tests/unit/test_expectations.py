@@ -1,0 +1,215 @@
+"""The Great Expectations wrapper on small synthetic Q/A frames."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tuneline.errors import DataError
+from tuneline.expectations import (
+    CheckOutcome,
+    ExpectationSpec,
+    ValidationSummary,
+    _gx_error_message,
+    run_expectations,
+)
+
+
+def _spec(name: str, kind: str, column: str | None, severity: str = "critical", **args):
+    return ExpectationSpec(
+        name=name, kind=kind, column=column, severity=severity, args=args, reason=f"guards {name}"
+    )
+
+
+def _good_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "question": ["How do I reset my password?", "Where is my order?", "Refund?"],
+            "answer": ["Use Settings > Security.", "Track it under Orders.", "Within 30 days."],
+            "lang": ["en", "en", "en"],
+        }
+    )
+
+
+ALL_KINDS_PASSING = [
+    _spec("rows", "row_count_between", None, min_value=1, max_value=1000),
+    _spec("answer_not_null", "not_null", "answer"),
+    _spec("question_unique", "unique", "question"),
+    _spec("answer_length", "length_between", "answer", min_value=1, max_value=200),
+    _spec("lang_known", "values_in_set", "lang", value_set=["en", "de"]),
+    _spec("no_emails", "not_match_regex", "answer", regex=r"[\w.]+@[\w.]+"),
+]
+
+
+@pytest.fixture(scope="module")
+def passing_summary(tmp_path_factory: pytest.TempPathFactory) -> ValidationSummary:
+    report_dir = tmp_path_factory.mktemp("reports")
+    return run_expectations(_good_frame(), ALL_KINDS_PASSING, report_dir)
+
+
+def test_good_frame_passes_every_kind(passing_summary: ValidationSummary) -> None:
+    assert passing_summary.success
+    assert passing_summary.rows == 3
+    assert [o.name for o in passing_summary.outcomes] == [s.name for s in ALL_KINDS_PASSING]
+    assert all(o.success and o.unexpected_count == 0 for o in passing_summary.outcomes)
+    assert passing_summary.failed_critical == passing_summary.failed_warning == []
+    assert passing_summary.outcomes[0].observed == "rows=3"
+
+
+def test_reports_are_written_and_json_parses(passing_summary: ValidationSummary) -> None:
+    record = json.loads(passing_summary.report_json.read_text(encoding="utf-8"))
+    assert record["suite"] == "qa_data"
+    assert record["success"] is True
+    assert record["rows"] == 3
+    assert record["great_expectations_version"] == "1.24.1"
+    assert record["timestamp"]
+    assert [o["name"] for o in record["outcomes"]] == [s.name for s in ALL_KINDS_PASSING]
+    page = passing_summary.report_html.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert "answer_not_null" in page and "guards answer_not_null" in page
+    assert "<script" not in page and "http" not in page  # self-contained
+
+
+@pytest.mark.parametrize(
+    ("frame", "spec", "unexpected"),
+    [
+        (
+            pd.DataFrame({"answer": ["a", None, float("nan"), "b"]}),
+            _spec("answer_not_null", "not_null", "answer"),
+            2,
+        ),
+        (
+            # every copy of a duplicated value counts: two "a" and two "b"
+            pd.DataFrame({"question": ["a", "a", "b", "b", "c"]}),
+            _spec("question_unique", "unique", "question"),
+            4,
+        ),
+        (
+            pd.DataFrame({"answer": ["", "ok", "x" * 50, "fine"]}),
+            _spec("answer_length", "length_between", "answer", min_value=1, max_value=10),
+            2,
+        ),
+        (
+            pd.DataFrame({"lang": ["en", "ru", "de", "en"]}),
+            _spec("lang_known", "values_in_set", "lang", value_set=["en"]),
+            2,
+        ),
+        (
+            pd.DataFrame({"answer": ["mail me at bob@example.com", "fine", "x@y.org"]}),
+            _spec("no_emails", "not_match_regex", "answer", regex=r"[\w.]+@[\w.]+"),
+            2,
+        ),
+    ],
+    ids=["not_null", "unique", "length_between", "values_in_set", "not_match_regex"],
+)
+def test_each_column_kind_fails_with_its_unexpected_count(
+    tmp_path: Path, frame: pd.DataFrame, spec: ExpectationSpec, unexpected: int
+) -> None:
+    summary = run_expectations(frame, [spec], tmp_path)
+    (outcome,) = summary.outcomes
+    assert not summary.success
+    assert not outcome.success
+    assert outcome.unexpected_count == unexpected
+    assert outcome.observed.startswith(f"{unexpected} of {len(frame)} values unexpected")
+    assert summary.failed_critical == [outcome]
+
+
+def test_row_count_failure_reports_observed_rows(tmp_path: Path) -> None:
+    spec = _spec("enough_rows", "row_count_between", None, min_value=10)
+    summary = run_expectations(_good_frame(), [spec], tmp_path)
+    assert not summary.success
+    assert summary.outcomes[0] == CheckOutcome(
+        name="enough_rows",
+        kind="row_count_between",
+        column=None,
+        severity="critical",
+        success=False,
+        unexpected_count=0,
+        observed="rows=3",
+        reason="guards enough_rows",
+    )
+
+
+def test_length_failure_shows_the_lengths_seen(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"answer": ["ok", "x" * 4210]})
+    spec = _spec("answer_length", "length_between", "answer", max_value=4000)
+    (outcome,) = run_expectations(frame, [spec], tmp_path).outcomes
+    assert outcome.observed == "1 of 2 values unexpected; lengths 4210"
+
+
+def test_warning_failure_keeps_success(tmp_path: Path) -> None:
+    specs = [
+        _spec("rows", "row_count_between", None, min_value=1),
+        _spec("lang_known", "values_in_set", "lang", severity="warning", value_set=["de"]),
+    ]
+    summary = run_expectations(_good_frame(), specs, tmp_path)
+    assert summary.success
+    assert summary.failed_critical == []
+    assert [o.name for o in summary.failed_warning] == ["lang_known"]
+    record = json.loads(summary.report_json.read_text(encoding="utf-8"))
+    assert record["success"] is True and record["failed_warning"] == ["lang_known"]
+
+
+def test_zero_specs_raise(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="zero expectations"):
+        run_expectations(_good_frame(), [], tmp_path)
+
+
+def test_missing_column_names_it_and_the_columns_present(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="'context'") as caught:
+        run_expectations(_good_frame(), [_spec("ctx", "not_null", "context")], tmp_path)
+    assert "['question', 'answer', 'lang']" in caught.value.message
+    assert not (tmp_path / "qa_data.json").exists()
+
+
+def test_html_escapes_values(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"answer": ["<script>alert(1)</script>"]})
+    spec = ExpectationSpec(
+        name="no_tags",
+        kind="not_match_regex",
+        column="answer",
+        severity="warning",
+        args={"regex": "<[a-z]+>"},
+        reason="raw <html> & markup in answers",
+    )
+    summary = run_expectations(frame, [spec], tmp_path, suite_name="escape_check")
+    page = summary.report_html.read_text(encoding="utf-8")
+    assert summary.report_html.name == "escape_check.html"
+    assert "<script>" not in page
+    assert "&lt;script&gt;" in page and "raw &lt;html&gt; &amp; markup" in page
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"kind": "no_such_kind", "column": "a", "args": {}}, "unknown kind"),
+        ({"kind": "not_null", "column": "a", "args": {}, "severity": "fatal"}, "unknown severity"),
+        ({"kind": "row_count_between", "column": "a", "args": {"min_value": 1}}, "no column"),
+        ({"kind": "not_null", "column": None, "args": {}}, "a column"),
+        ({"kind": "values_in_set", "column": "a", "args": {}}, "needs value_set"),
+        ({"kind": "length_between", "column": "a", "args": {"min": 1}}, "does not take"),
+        ({"kind": "not_match_regex", "column": "a", "args": {"regex": "["}}, "does not compile"),
+    ],
+)
+def test_bad_specs_fail_when_built(kwargs: dict, message: str) -> None:
+    fields = {"name": "x", "severity": "critical", "reason": "r", **kwargs}
+    with pytest.raises(ValueError, match=message):
+        ExpectationSpec(**fields)
+
+
+def test_duplicate_spec_names_raise(tmp_path: Path) -> None:
+    specs = [_spec("same", "not_null", "answer"), _spec("same", "unique", "answer")]
+    with pytest.raises(ValueError, match="unique"):
+        run_expectations(_good_frame(), specs, tmp_path)
+
+
+def test_gx_error_message_reads_both_shapes_gx_returns() -> None:
+    # GX 1.24.1 gives one flat dict when the check ran, or one dict per failed metric
+    clean = {"raised_exception": False, "exception_message": None, "exception_traceback": None}
+    assert _gx_error_message(clean) is None
+    assert _gx_error_message({}) is None
+    failed = {"metric-id": {"raised_exception": True, "exception_message": "bad column type"}}
+    assert _gx_error_message(failed) == "bad column type"

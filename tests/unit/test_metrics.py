@@ -1,0 +1,165 @@
+"""Answer-quality metrics against hand-computed values."""
+
+from __future__ import annotations
+
+import pytest
+
+from tuneline.metrics import (
+    AnswerScores,
+    exact_match,
+    normalize_answer,
+    percentile,
+    rouge_l,
+    score_answers,
+    token_f1,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The Cat sat on a mat.", "cat sat on mat"),
+        ("  An   answer\n\twith  spaces ", "answer with spaces"),
+        ("refund/return policy!!", "refund return policy"),
+        ("Привет, МИР!", "привет мир"),  # Cyrillic letters survive, punctuation goes
+        ("\uff21\uff22\uff23 \uff11\uff12\uff13", "abc 123"),  # NFKC folds full-width ABC 123
+        ("\ufb01le", "file"),  # NFKC folds the "fi" ligature
+        ("price: $5 + 10%", "price 5 10"),
+        ("theory anthem", "theory anthem"),  # articles only as whole tokens
+        ("", ""),
+        ("the a an", ""),
+    ],
+)
+def test_normalize_answer(text: str, expected: str) -> None:
+    assert normalize_answer(text) == expected
+
+
+def test_exact_match_ignores_case_punctuation_and_articles() -> None:
+    assert exact_match("The refund takes 5 days.", "refund takes 5 days") == 1.0
+    assert exact_match("refund takes 6 days", "refund takes 5 days") == 0.0
+    assert exact_match("", "") == 1.0
+    assert exact_match("", "something") == 0.0
+
+
+def test_token_f1_hand_computed() -> None:
+    # pred 5 tokens, ref 3, overlap 3: P = 3/5, R = 1, F1 = 0.75
+    pred, ref = "reset your password in settings", "reset password settings"
+    assert token_f1(pred, ref) == pytest.approx(0.75)
+    # order does not matter for a bag of tokens
+    assert token_f1("settings password reset", "reset password settings") == 1.0
+    assert token_f1("completely different", "nothing shared") == 0.0
+
+
+def test_token_f1_counts_repeated_tokens_once_per_occurrence() -> None:
+    # multiset overlap of [no, no, no] and [no] is 1: P = 1/3, R = 1, F1 = 0.5
+    assert token_f1("no no no", "no") == pytest.approx(0.5)
+
+
+def test_token_f1_empty_conventions() -> None:
+    assert token_f1("", "") == 1.0
+    assert token_f1("the", "") == 1.0  # only an article: empty after normalization
+    assert token_f1("", "answer") == 0.0
+    assert token_f1("answer", "") == 0.0
+
+
+def test_rouge_l_hand_computed() -> None:
+    # "cat sat on mat" vs "cat is on mat": LCS "cat on mat" = 3, P = R = 3/4
+    assert rouge_l("the cat sat on the mat", "the cat is on the mat") == pytest.approx(0.75)
+    # "police killed gunman" vs "police kill gunman": LCS 2, P = R = 2/3
+    assert rouge_l("police killed the gunman", "police kill the gunman") == pytest.approx(2 / 3)
+    # LCS 3 of 5 and 3 tokens: P = 3/5, R = 1, F = 0.75
+    pred, ref = "reset your password in settings", "reset password settings"
+    assert rouge_l(pred, ref) == pytest.approx(0.75)
+
+
+def test_rouge_l_respects_order_where_token_f1_does_not() -> None:
+    # same bag of tokens, reversed: LCS is 1 of 3, F = 1/3
+    assert rouge_l("settings password reset", "reset password settings") == pytest.approx(1 / 3)
+    assert token_f1("settings password reset", "reset password settings") == 1.0
+
+
+def test_rouge_l_empty_conventions() -> None:
+    assert rouge_l("", "") == 1.0
+    assert rouge_l("", "answer") == 0.0
+    assert rouge_l("answer", "") == 0.0
+    assert rouge_l("alpha beta", "gamma delta") == 0.0
+
+
+def test_metrics_on_cyrillic() -> None:
+    # pred 4 tokens ("в" is a Russian preposition, not an article), ref 2, overlap 2
+    pred, ref = "Сбросьте пароль в настройках.", "сбросьте ПАРОЛЬ"
+    assert token_f1(pred, ref) == pytest.approx(2 / 3)
+    assert rouge_l(pred, ref) == pytest.approx(2 / 3)
+    assert exact_match("Сбросьте пароль!", "сбросьте пароль") == 1.0
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("reset your password in settings", "reset password settings"),
+        ("settings password reset", "reset password settings"),
+        ("the cat sat on the mat", "the cat is on the mat"),
+        ("Сбросьте пароль в настройках", "сбросьте пароль"),
+        ("", "answer"),
+    ],
+)
+def test_metrics_are_symmetric_and_bounded(a: str, b: str) -> None:
+    for metric in (exact_match, token_f1, rouge_l):
+        assert metric(a, b) == pytest.approx(metric(b, a))
+        assert 0.0 <= metric(a, b) <= 1.0
+
+
+@pytest.mark.parametrize("text", ["How do I reset my password?", "Привет мир", "42"])
+def test_identical_answers_score_one(text: str) -> None:
+    assert exact_match(text, text) == token_f1(text, text) == rouge_l(text, text) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("values", "q", "expected"),
+    [
+        ([1.0, 2.0, 3.0, 4.0], 50, 2.5),
+        ([1.0, 2.0, 3.0, 4.0], 25, 1.75),  # numpy.percentile gives 1.75
+        ([1.0, 2.0, 3.0, 4.0], 0, 1.0),
+        ([1.0, 2.0, 3.0, 4.0], 100, 4.0),
+        ([4.0, 1.0, 3.0, 2.0], 90, 3.7),  # order of input does not matter
+        ([7.0], 95, 7.0),
+        ([10.0, 20.0], 95, 19.5),
+    ],
+)
+def test_percentile_linear_interpolation(values: list[float], q: float, expected: float) -> None:
+    assert percentile(values, q) == pytest.approx(expected)
+
+
+def test_percentile_does_not_reorder_its_input() -> None:
+    values = [3.0, 1.0, 2.0]
+    percentile(values, 50)
+    assert values == [3.0, 1.0, 2.0]
+
+
+def test_percentile_refuses_empty_and_out_of_range() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        percentile([], 50)
+    with pytest.raises(ValueError, match="between 0 and 100"):
+        percentile([1.0], 101)
+
+
+def test_score_answers_means() -> None:
+    preds = ["The refund takes 5 days.", "settings password reset"]
+    refs = ["refund takes 5 days", "reset password settings"]
+    scores = score_answers(preds, refs)
+    assert scores == AnswerScores(
+        exact_match=0.5, token_f1=1.0, rouge_l=pytest.approx((1.0 + 1 / 3) / 2), n=2
+    )
+
+
+def test_score_answers_refuses_mismatched_or_empty_lists() -> None:
+    with pytest.raises(ValueError, match="2 predictions and 1 references"):
+        score_answers(["a", "b"], ["a"])
+    with pytest.raises(ValueError, match="at least one"):
+        score_answers([], [])
+
+
+def test_answer_scores_is_frozen() -> None:
+    scores = score_answers(["x"], ["x"])
+    with pytest.raises(AttributeError):
+        scores.n = 3  # type: ignore[misc]
