@@ -21,18 +21,26 @@ def check_drift(project_dir: str, traffic_path: str) -> dict:
 
 
 @flow(name="tuneline-monitoring", log_prints=True)
-def monitoring_flow(project_dir: str = ".", traffic_path: str | None = None,
-                    retrain: bool = True) -> dict:
+def monitoring_flow(
+    project_dir: str = ".", traffic_path: str | None = None, retrain: bool = True
+) -> dict:
     """Drift report on `traffic_path`; retrains when it drifted and params allow it."""
     root = Path(project_dir).resolve()
     params = load_params(root / "params.yaml")
     traffic = traffic_path or str(root / params.schedule.traffic_path)
     summary = check_drift(str(root), traffic)
-    result = {"drifted": summary["drifted"], "share": summary["share"],
-              "report": summary["report_html"], "retrained": None}
+    result = {
+        "drifted": summary["drifted"],
+        "share": summary["share"],
+        "report": summary["report_html"],
+        "retrained": None,
+    }
     if summary["drifted"] and retrain and params.monitor.retrain_on_drift:
-        get_run_logger().warning("drift share %.2f >= %.2f: starting the training flow",
-                                 summary["share"], summary["threshold"])
+        get_run_logger().warning(
+            "drift share %.2f >= %.2f: starting the training flow",
+            summary["share"],
+            summary["threshold"],
+        )
         reason = f"drift: {summary['share']:.0%} of descriptors drifted ({traffic})"
         result["retrained"] = training_flow(project_dir=str(root), reason=reason)
     return result

@@ -31,8 +31,12 @@ def _retry_unless_expected(task, task_run, state) -> bool:  # noqa: ANN001 - Pre
     return False
 
 
-@task(retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=5),
-      retry_condition_fn=_retry_unless_expected, timeout_seconds=1800)
+@task(
+    retries=2,
+    retry_delay_seconds=exponential_backoff(backoff_factor=5),
+    retry_condition_fn=_retry_unless_expected,
+    timeout_seconds=1800,
+)
 def ingest(project_dir: str, source: str) -> str:
     from tuneline.ingest import ingest_source
 
@@ -40,8 +44,12 @@ def ingest(project_dir: str, source: str) -> str:
     return f"{result.provenance.name} sha256={result.provenance.sha256}"
 
 
-@task(retries=1, retry_delay_seconds=10, retry_condition_fn=_retry_unless_expected,
-      timeout_seconds=6 * 3600)
+@task(
+    retries=1,
+    retry_delay_seconds=10,
+    retry_condition_fn=_retry_unless_expected,
+    timeout_seconds=6 * 3600,
+)
 def reproduce(project_dir: str, stage: str, force: bool = False) -> str:
     get_run_logger().info("dvc repro %s%s", stage, " (forced)" if force else "")
     return dvc_tools.reproduce(Path(project_dir), stage, force=force)
@@ -63,8 +71,12 @@ def evaluation_is_stale(project_dir: str) -> bool:
     return evaluated != current
 
 
-@task(retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=2),
-      retry_condition_fn=_retry_unless_expected, timeout_seconds=600)
+@task(
+    retries=2,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_condition_fn=_retry_unless_expected,
+    timeout_seconds=600,
+)
 def register(project_dir: str, reason: str) -> dict:
     from tuneline.promotion import register_from_reports
 
@@ -72,8 +84,9 @@ def register(project_dir: str, reason: str) -> dict:
 
 
 @flow(name="tuneline-training", log_prints=True)
-def training_flow(project_dir: str = ".", sources: list[str] | None = None,
-                  reason: str = "manual") -> dict:
+def training_flow(
+    project_dir: str = ".", sources: list[str] | None = None, reason: str = "manual"
+) -> dict:
     """Chain every stage; a failed gate stops the flow with the stage's own message."""
     root = str(Path(project_dir).resolve())
     ingested = [ingest(root, source) for source in sources or []]

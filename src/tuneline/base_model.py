@@ -30,10 +30,10 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 class BaseModelRef:
     """What an auditor needs to get the exact same base weights back."""
 
-    source: str                      # local | hub
-    base: str                        # path (as configured) or hub id
-    revision: str | None             # hub commit; None for local
-    weight_sha256: dict[str, str]    # local: file name -> sha256 of each weight file
+    source: str  # local | hub
+    base: str  # path (as configured) or hub id
+    revision: str | None  # hub commit; None for local
+    weight_sha256: dict[str, str]  # local: file name -> sha256 of each weight file
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -74,7 +74,7 @@ def quantization_config(quantization: Quantization, compute_dtype: Any) -> Any:
         return BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,  # quantises the quantisation constants: ~0.4 bit/param saved
+            bnb_4bit_use_double_quant=True,  # quantises the constants too: ~0.4 bit/param saved
             bnb_4bit_compute_dtype=compute_dtype,
         )
     if quantization == "int8":

@@ -16,10 +16,15 @@ log = logging.getLogger("tuneline")
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         return int(args.handler(args) or 0)
     except TunelineError as exc:
@@ -46,8 +51,10 @@ def _sample_data(args: argparse.Namespace) -> int:
     from tuneline.sample_data import write_sample_csv
 
     summary = write_sample_csv(Path(args.path), n_pairs=args.rows, seed=args.seed)
-    print(f"wrote {summary.rows} Q/A pairs to {summary.path} "
-          f"({len(summary.categories)} categories; planted defects {summary.defects})")
+    print(
+        f"wrote {summary.rows} Q/A pairs to {summary.path} "
+        f"({len(summary.categories)} categories; planted defects {summary.defects})"
+    )
     return 0
 
 
@@ -90,14 +97,22 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_summary(result: dict) -> str:
-    lines = ["", "tuneline run finished", f"  stages      {' -> '.join(result['stages'])}",
-             f"  prepared    {result['prepare']}", f"  evaluation  {result['evaluation_report']}",
-             "", result["table"], "",
-             f"  registered  {result['model_name']} version {result['version']} "
-             "(alias challenger, pending review)",
-             "", "Reviewer, next:",
-             f"  tuneline review show {result['version']}",
-             f"  tuneline review approve {result['version']} --comment \"...\"   (or reject)"]
+    lines = [
+        "",
+        "tuneline run finished",
+        f"  stages      {' -> '.join(result['stages'])}",
+        f"  prepared    {result['prepare']}",
+        f"  evaluation  {result['evaluation_report']}",
+        "",
+        result["table"],
+        "",
+        f"  registered  {result['model_name']} version {result['version']} "
+        "(alias challenger, pending review)",
+        "",
+        "Reviewer, next:",
+        f"  tuneline review show {result['version']}",
+        f'  tuneline review approve {result["version"]} --comment "..."   (or reject)',
+    ]
     return "\n".join(lines)
 
 
@@ -113,17 +128,34 @@ def _review(args: argparse.Namespace) -> int:
         return 0
     if args.action == "show":
         mv = registry.resolve_version(params.project, root, args.version)
-        print(json.dumps({"version": mv.version, "run_id": mv.run_id, "source": mv.source,
-                          "tags": dict(sorted(mv.tags.items()))}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "version": mv.version,
+                    "run_id": mv.run_id,
+                    "source": mv.source,
+                    "tags": dict(sorted(mv.tags.items())),
+                },
+                indent=2,
+            )
+        )
         return 0
-    record = registry.decide(params.project, root, args.version, args.action == "approve",
-                             args.comment, args.reviewer)
-    print(f"version {record.version} {record.decision} by {record.reviewer} "
-          f"({record.identity}) at {record.decided_at}")
+    record = registry.decide(
+        params.project, root, args.version, args.action == "approve", args.comment, args.reviewer
+    )
+    print(
+        f"version {record.version} {record.decision} by {record.reviewer} "
+        f"({record.identity}) at {record.decided_at}"
+    )
     if record.decision == "approved":
-        print(f"champion -> version {record.version}"
-              + (f" (previous-champion -> {record.previous_champion})"
-                 if record.previous_champion else ""))
+        print(
+            f"champion -> version {record.version}"
+            + (
+                f" (previous-champion -> {record.previous_champion})"
+                if record.previous_champion
+                else ""
+            )
+        )
     return 0
 
 
@@ -133,17 +165,20 @@ def _drift(args: argparse.Namespace) -> int:
     params, root = _params(args), _root(args)
     summary = check_drift(params, root, Path(args.current))
     verdict = "DRIFT" if summary.drifted else "no drift"
-    print(f"{verdict}: {summary.share:.0%} of descriptors drifted "
-          f"(threshold {summary.threshold:.0%}; {summary.current_rows} new vs "
-          f"{summary.reference_rows} training questions)\n  report {summary.report_html}")
+    print(
+        f"{verdict}: {summary.share:.0%} of descriptors drifted "
+        f"(threshold {summary.threshold:.0%}; {summary.current_rows} new vs "
+        f"{summary.reference_rows} training questions)\n  report {summary.report_html}"
+    )
     return 5 if summary.drifted else 0
 
 
 def _monitor(args: argparse.Namespace) -> int:
     from flows.monitoring import monitoring_flow
 
-    result = monitoring_flow(project_dir=str(_root(args)), traffic_path=args.current,
-                             retrain=not args.no_retrain)
+    result = monitoring_flow(
+        project_dir=str(_root(args)), traffic_path=args.current, retrain=not args.no_retrain
+    )
     print(json.dumps(result, indent=2))
     return 5 if result["drifted"] else 0
 
@@ -170,7 +205,9 @@ def _lineage(args: argparse.Namespace) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tuneline", description="Fine-tune an open LLM on your Q/A data, safely and on a schedule.")
+        prog="tuneline",
+        description="Fine-tune an open LLM on your Q/A data, safely and on a schedule.",
+    )
     parser.add_argument("--project", help="project folder (default: found upwards from here)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -194,8 +231,13 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_stage)
 
     p = sub.add_parser("run", help="run the training flow: ingest -> ... -> register")
-    p.add_argument("--ingest", action="append", default=[], metavar="PATH",
-                   help="source file to ingest first (repeatable)")
+    p.add_argument(
+        "--ingest",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="source file to ingest first (repeatable)",
+    )
     p.add_argument("--reason", default="manual", help="why this run (recorded on the run)")
     p.set_defaults(handler=_run)
 
@@ -220,7 +262,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-retrain", action="store_true")
     p.set_defaults(handler=_monitor)
 
-    p = sub.add_parser("schedule", help="create the Prefect deployments (daily drift, quarterly retrain)")
+    p = sub.add_parser(
+        "schedule", help="create the Prefect deployments (daily drift, quarterly retrain)"
+    )
     p.add_argument("--work-pool", default="tuneline")
     p.add_argument("--serve", action="store_true", help="serve them from this process instead")
     p.set_defaults(handler=_schedule)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 from tuneline import layout
-from tuneline.errors import TunelineError
+from tuneline.errors import TunelineError, error_for_exit_code
 
 log = logging.getLogger(__name__)
 
@@ -20,12 +21,22 @@ def _dvc(root: Path, *args: str) -> str:
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "DVC_NO_ANALYTICS": "1",
     }
-    done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=root, env=env, capture_output=True, text=True
+    )
     if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-25:])
-        raise TunelineError(f"`dvc {' '.join(args)}` failed (exit {done.returncode}):\n{tail}")
+        raise _stage_error(args, done.stdout + done.stderr, done.returncode)
     return done.stdout
+
+
+def _stage_error(args: tuple[str, ...], output: str, returncode: int) -> TunelineError:
+    """The stage's own message and error type when a `tuneline stage` command failed in DVC."""
+    ours = [line for line in output.splitlines() if line.startswith("tuneline: ")]
+    code = re.search(r"exited with (\d+)", output)
+    if ours and code:
+        return error_for_exit_code(int(code.group(1)), "\n".join(ours).removeprefix("tuneline: "))
+    tail = "\n".join(output.strip().splitlines()[-25:])
+    return TunelineError(f"`dvc {' '.join(args)}` failed (exit {returncode}):\n{tail}")
 
 
 def track_and_push(root: Path, path: Path) -> None:
@@ -35,7 +46,7 @@ def track_and_push(root: Path, path: Path) -> None:
 
 
 def reproduce(root: Path, stage: str, force: bool = False) -> str:
-    """`dvc repro` one stage (and nothing downstream); DVC skips it when its inputs are unchanged."""
+    """`dvc repro` one stage, nothing downstream; DVC skips it when its inputs are unchanged."""
     args = ["repro", "--single-item", stage] + (["--force"] if force else [])
     out = _dvc(root, *args)
     log.info("dvc repro %s: %s", stage, "skipped (unchanged)" if "didn't change" in out else "ran")
@@ -66,5 +77,7 @@ def lock_hashes(root: Path) -> dict[str, str]:
     raw_dvc = root / f"{layout.RAW_DIR}.dvc"
     if raw_dvc.is_file():
         for out in (yaml.safe_load(raw_dvc.read_text(encoding="utf-8")) or {}).get("outs", []):
-            hashes.setdefault(out["path"] if "/" in out["path"] else str(layout.RAW_DIR), out["md5"])
+            hashes.setdefault(
+                out["path"] if "/" in out["path"] else str(layout.RAW_DIR), out["md5"]
+            )
     return hashes

@@ -41,3 +41,11 @@ class RegistryError(TunelineError):
     """The model registry refused an operation (unknown version, alias missing, race lost)."""
 
     exit_code = 6
+
+
+def error_for_exit_code(code: int, message: str) -> TunelineError:
+    """Rebuild the expected failure a `tuneline` subprocess reported through its exit code."""
+    for cls in (ConfigError, DataError, GateFailed, DriftDetected, RegistryError):
+        if cls.exit_code == code:
+            return cls(message)
+    return TunelineError(message)

@@ -9,7 +9,7 @@ import json
 import logging
 import shutil
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tuneline import dvc_tools, layout
@@ -22,20 +22,20 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SourceProvenance:
-    name: str              # file name under data/raw
+    name: str  # file name under data/raw
     original_path: str
     sha256: str
     bytes: int
     rows: int
     format: str
-    ingested_at: str       # UTC, ISO 8601
+    ingested_at: str  # UTC, ISO 8601
     ingested_by: str
 
 
 @dataclass(frozen=True)
 class IngestResult:
     provenance: SourceProvenance
-    changed: bool          # False: the same bytes were already ingested under that name
+    changed: bool  # False: the same bytes were already ingested under that name
 
 
 def ingest_source(source: Path, root: Path, name: str | None = None) -> IngestResult:
@@ -58,9 +58,13 @@ def ingest_source(source: Path, root: Path, name: str | None = None) -> IngestRe
     shutil.copyfile(source, partial)
     partial.replace(target)  # atomic: a reader never sees half a file
     provenance = SourceProvenance(
-        name=target.name, original_path=str(source.resolve()), sha256=digest,
-        bytes=source.stat().st_size, rows=rows, format=fmt,
-        ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        name=target.name,
+        original_path=str(source.resolve()),
+        sha256=digest,
+        bytes=source.stat().st_size,
+        rows=rows,
+        format=fmt,
+        ingested_at=datetime.now(UTC).isoformat(timespec="seconds"),
         ingested_by=getpass.getuser(),
     )
     manifest["sources"][target.name] = asdict(provenance)

@@ -1,23 +1,23 @@
 """Where every stage reads and writes, relative to the project root.
 
-dvc.yaml names the same paths; tests/unit/test_pipeline_matches_dvc.py keeps them in step.
+dvc.yaml names the same paths; tests/unit/test_pipeline.py keeps them in step.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-RAW_DIR = Path("data/raw")                      # DVC-tracked as a whole (data/raw.dvc)
-SOURCES_MANIFEST = Path("data/sources.json")    # provenance of every ingested file (git)
+RAW_DIR = Path("data/raw")  # DVC-tracked as a whole (data/raw.dvc)
+SOURCES_MANIFEST = Path("data/sources.json")  # provenance of every ingested file (git)
 PREPARED = Path("data/prepared/qa.jsonl")
 QUARANTINE = Path("data/prepared/quarantine.jsonl")
 PREPARE_REPORT = Path("reports/prepare.json")
 VALIDATION_DIR = Path("reports/validation")
-VALIDATION_JSON = VALIDATION_DIR / "qa_data.json"   # suite name + .json
+VALIDATION_JSON = VALIDATION_DIR / "qa_data.json"  # suite name + .json
 SPLIT_DIR = Path("data/split")
 TRAIN = SPLIT_DIR / "train.jsonl"
 VALIDATION = SPLIT_DIR / "validation.jsonl"
-TEST = SPLIT_DIR / "test.jsonl"                 # held out: only the evaluate stage reads it
+TEST = SPLIT_DIR / "test.jsonl"  # held out: only the evaluate stage reads it
 SPLIT_REPORT = Path("reports/split.json")
 ADAPTER_DIR = Path("models/adapter")
 TRAIN_REPORT = Path("reports/train.json")

@@ -22,17 +22,31 @@ def trace(project: ProjectParams, root: Path, ref: str) -> dict[str, Any]:
     run = client.get_run(mv.run_id)
     tags = mv.tags
     return {
-        "model": {"name": mv.name, "version": str(mv.version), "ref": ref,
-                  "status": tags.get("review.status"), "source": mv.source},
-        "run": {"id": run.info.run_id, "status": run.info.status,
-                "experiment_id": run.info.experiment_id, "params": dict(run.data.params)},
-        "code": {"git_commit": run.data.tags.get("git.commit"),
-                 "git_dirty": run.data.tags.get("git.dirty") == "true"},
-        "data": {k.removeprefix("data."): v for k, v in sorted(tags.items())
-                 if k.startswith("data.")},
+        "model": {
+            "name": mv.name,
+            "version": str(mv.version),
+            "ref": ref,
+            "status": tags.get("review.status"),
+            "source": mv.source,
+        },
+        "run": {
+            "id": run.info.run_id,
+            "status": run.info.status,
+            "experiment_id": run.info.experiment_id,
+            "params": dict(run.data.params),
+        },
+        "code": {
+            "git_commit": run.data.tags.get("git.commit"),
+            "git_dirty": run.data.tags.get("git.dirty") == "true",
+        },
+        "data": {
+            k.removeprefix("data."): v for k, v in sorted(tags.items()) if k.startswith("data.")
+        },
         "raw_sources": _raw_sources(run.info.run_id, root),
         "base_model": _artifact_json(run.info.run_id, "lineage/base_model.json"),
-        "validation": _artifact_json(run.info.run_id, "reports/validation.json", summary=True),
+        "validation": _artifact_json(
+            run.info.run_id, f"reports/{layout.VALIDATION_JSON.name}", summary=True
+        ),
         "approval": json.loads(tags["review.record"]) if "review.record" in tags else None,
     }
 
@@ -59,22 +73,33 @@ def _raw_sources(run_id: str, root: Path) -> list[dict[str, Any]]:
     for name, entry in sorted(manifest.get("sources", {}).items()):
         path = root / layout.RAW_DIR / name
         on_disk = sha256_file(path) if path.is_file() else None
-        rows.append({"name": name, "path": str(layout.RAW_DIR / name), "sha256": entry["sha256"],
-                     "rows": entry["rows"], "bytes": entry["bytes"],
-                     "original_path": entry["original_path"], "ingested_at": entry["ingested_at"],
-                     "ingested_by": entry["ingested_by"], "sha256_on_disk": on_disk,
-                     "matches_disk": on_disk == entry["sha256"]})
+        rows.append(
+            {
+                "name": name,
+                "path": str(layout.RAW_DIR / name),
+                "sha256": entry["sha256"],
+                "rows": entry["rows"],
+                "bytes": entry["bytes"],
+                "original_path": entry["original_path"],
+                "ingested_at": entry["ingested_at"],
+                "ingested_by": entry["ingested_by"],
+                "sha256_on_disk": on_disk,
+                "matches_disk": on_disk == entry["sha256"],
+            }
+        )
     return rows
 
 
 def format_text(chain: dict[str, Any]) -> str:
     """The chain as indented lines for people."""
     m, r, c = chain["model"], chain["run"], chain["code"]
-    lines = [f"model    {m['name']} version {m['version']} ({m['ref']}, review: {m['status']})",
-             f"  run    {r['id']} ({r['status']})",
-             f"  code   git {c['git_commit']}{' + uncommitted changes' if c['git_dirty'] else ''}",
-             "  params " + ", ".join(f"{k}={v}" for k, v in sorted(r["params"].items())),
-             "  data (dvc.lock md5)"]
+    lines = [
+        f"model    {m['name']} version {m['version']} ({m['ref']}, review: {m['status']})",
+        f"  run    {r['id']} ({r['status']})",
+        f"  code   git {c['git_commit']}{' + uncommitted changes' if c['git_dirty'] else ''}",
+        "  params " + ", ".join(f"{k}={v}" for k, v in sorted(r["params"].items())),
+        "  data (dvc.lock md5)",
+    ]
     lines += [f"    {path}: {md5}" for path, md5 in chain["data"].items()]
     lines.append("  raw sources (sha256)")
     for src in chain["raw_sources"]:
@@ -85,6 +110,13 @@ def format_text(chain: dict[str, Any]) -> str:
     v = chain["validation"]
     lines.append(f"  checks validation success={v.get('success')} failed={v.get('failed_checks')}")
     a = chain["approval"]
-    lines.append("  review " + (f"{a['decision']} by {a['reviewer']} ({a['identity']}) at "
-                                f"{a['decided_at']}: {a['comment']}" if a else "no decision yet"))
+    lines.append(
+        "  review "
+        + (
+            f"{a['decision']} by {a['reviewer']} ({a['identity']}) at "
+            f"{a['decided_at']}: {a['comment']}"
+            if a
+            else "no decision yet"
+        )
+    )
     return "\n".join(lines)

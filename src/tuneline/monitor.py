@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tuneline import layout
@@ -19,8 +19,10 @@ def read_questions(path: Path, column: str) -> list[str]:
     questions = []
     for row in read_rows(path):
         if column not in row.fields:
-            raise DataError(f"{path} row {row.row}: no '{column}' column (found {sorted(row.fields)}); "
-                            "set prepare.columns.question in params.yaml")
+            raise DataError(
+                f"{path} row {row.row}: no '{column}' column (found {sorted(row.fields)}); "
+                "set prepare.columns.question in params.yaml"
+            )
         text = normalize_text(str(row.fields[column] or ""))
         if text:
             questions.append(text)
@@ -34,7 +36,10 @@ def check_drift(params: Params, root: Path, current: Path):  # noqa: ANN201 - Dr
     from tuneline.drift import detect_question_drift
 
     reference = [r["question"] for r in read_jsonl(root / layout.TRAIN)]
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return detect_question_drift(
-        reference, read_questions(current, params.prepare.columns.question),
-        root / layout.DRIFT_DIR / stamp, threshold=params.monitor.drift_threshold)
+        reference,
+        read_questions(current, params.prepare.columns.question),
+        root / layout.DRIFT_DIR / stamp,
+        threshold=params.monitor.drift_threshold,
+    )

@@ -94,6 +94,8 @@ class TrainParams:
 class EvaluateParams:
     max_examples: int
     max_new_tokens: int
+    batch_size: int
+    latency_examples: int
     samples_to_show: int
     targets: dict[str, float] = field(default_factory=dict)
 
@@ -131,7 +133,9 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
     import yaml
 
     if not path.is_file():
-        raise ConfigError(f"{path}: not found. Run tuneline from the project root or pass --params.")
+        raise ConfigError(
+            f"{path}: not found. Run tuneline from the project root or pass --params."
+        )
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
@@ -164,7 +168,7 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     """Check `value` against type `tp`, converting lists to tuples for frozen objects."""
     origin, args = get_origin(tp), get_args(tp)
     if dataclasses.is_dataclass(tp):
-        return _build(tp, value, where)
+        return _build(tp, value, where)  # type: ignore[arg-type]
     if origin is Literal:
         if value not in args:
             raise ConfigError(f"{where}: {value!r} is not valid; use one of {list(args)}")
@@ -176,7 +180,9 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
                 return _coerce(option, value, where)
             except ConfigError as exc:
                 errors.append(exc.message)
-        raise ConfigError(f"{where}: {value!r} fits none of the allowed types ({'; '.join(errors)})")
+        raise ConfigError(
+            f"{where}: {value!r} fits none of the allowed types ({'; '.join(errors)})"
+        )
     if tp is type(None):
         if value is not None:
             raise ConfigError(f"{where}: expected null")
@@ -188,7 +194,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         if args[-1:] != (Ellipsis,) and len(value) != len(args):
             raise ConfigError(f"{where}: expected {len(args)} items, got {len(value)}")
         kinds = [item_types[0]] * len(value) if args[-1:] == (Ellipsis,) else list(item_types)
-        return tuple(_coerce(t, v, f"{where}[{i}]") for i, (t, v) in enumerate(zip(kinds, value)))
+        pairs = enumerate(zip(kinds, value, strict=True))
+        return tuple(_coerce(t, v, f"{where}[{i}]") for i, (t, v) in pairs)
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
@@ -222,16 +229,23 @@ def _check_combinations(p: Params, where: str) -> None:
             f"{where}:model.revision: '{p.model.base}' is a hub id; pin it with a revision "
             "(a commit sha) so the same weights are used every time"
         )
-    for name, (low, high) in (("question_chars", p.validate.question_chars),
-                              ("answer_chars", p.validate.answer_chars)):
+    for name, (low, high) in (
+        ("question_chars", p.validate.question_chars),
+        ("answer_chars", p.validate.answer_chars),
+    ):
         if low > high:
             raise ConfigError(f"{where}:validate.{name}: min {low} is above max {high}")
     if not 1 <= p.train.max_epochs <= 20:
         raise ConfigError(f"{where}:train.max_epochs: {p.train.max_epochs}; use 2-5 (at most 20)")
+    if p.train.quantization != "none" and p.demo_model.hidden_size % 64:
+        raise ConfigError(
+            f"{where}:demo_model.hidden_size: {p.demo_model.hidden_size} with quantization "
+            f"'{p.train.quantization}'; bitsandbytes quantises in blocks of 64 input features, "
+            "so use a multiple of 64 (64, 128, ...)"
+        )
     unknown_targets = set(p.evaluate.targets) - {"exact_match", "token_f1", "rouge_l"}
     if unknown_targets:
         raise ConfigError(
             f"{where}:evaluate.targets: unknown metric(s) {sorted(unknown_targets)}; "
             "use exact_match, token_f1, rouge_l"
         )
-

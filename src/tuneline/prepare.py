@@ -22,15 +22,15 @@ from tuneline.sources import SourceRow, read_rows
 log = logging.getLogger(__name__)
 
 # Zero-width and bidirectional control characters: invisible, they make equal questions differ.
-_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
-_SPACES = re.compile(r"[ \t\f\v\u00a0]+")
+_INVISIBLE = re.compile("[\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_SPACES = re.compile(r"[^\S\n]+")  # any Unicode space except the line break
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 EMAIL_PLACEHOLDER = "[EMAIL]"
 
 
 @dataclass(frozen=True)
 class QARecord:
-    id: str              # stable: hash of the normalised question
+    id: str  # stable: hash of the normalised question
     question: str
     answer: str
     category: str
@@ -85,14 +85,21 @@ def prepare_records(
         rows_read=cleaner.rows_read,
         rows_kept=len(cleaner.kept),
         rows_quarantined=len(cleaner.quarantined),
-        quarantined_by_reason=dict(sorted(Counter(q["reason"] for q in cleaner.quarantined).items())),
+        quarantined_by_reason=dict(
+            sorted(Counter(q["reason"] for q in cleaner.quarantined).items())
+        ),
         redacted_emails=cleaner.redacted_emails,
         sources=[p.name for p in files],
     )
     if not report.reconciled:  # a bug, not bad data: never let rows vanish silently
         raise AssertionError(f"prepare lost rows: {report}")
-    log.info("prepare: %d read, %d kept, %d quarantined %s", report.rows_read,
-             report.rows_kept, report.rows_quarantined, report.quarantined_by_reason)
+    log.info(
+        "prepare: %d read, %d kept, %d quarantined %s",
+        report.rows_read,
+        report.rows_kept,
+        report.rows_quarantined,
+        report.quarantined_by_reason,
+    )
     return report
 
 
@@ -110,7 +117,7 @@ class _Cleaner:
     def add(self, row: SourceRow) -> None:
         self.rows_read += 1
         reason, record = self._clean(row)
-        if reason:
+        if reason or record is None:
             self.quarantined.append(
                 {"source": row.source, "row": row.row, "reason": reason, "fields": row.fields}
             )
@@ -128,9 +135,11 @@ class _Cleaner:
                 f"{sorted(row.fields)}. Map them in params.yaml under prepare.columns "
                 f"(e.g. question: {next(iter(row.fields), 'instruction')})"
             )
-        question = normalize_text(str(row.fields[columns.question] or ""))
-        answer = normalize_text(str(row.fields[columns.answer] or ""))
-        category = normalize_text(str(row.fields.get(columns.category) or "")) if columns.category else ""
+        question = normalize_text(_text(row.fields[columns.question]))
+        answer = normalize_text(_text(row.fields[columns.answer]))
+        category = (
+            normalize_text(_text(row.fields.get(columns.category))) if columns.category else ""
+        )
         if not question:
             return "empty_question", None
         if not answer:
@@ -151,6 +160,11 @@ class _Cleaner:
         text, hits = EMAIL.subn(EMAIL_PLACEHOLDER, text)
         self.redacted_emails += hits
         return text
+
+
+def _text(value: object) -> str:
+    """A cell as text: null is empty, but 0 or False are real values."""
+    return "" if value is None else str(value)
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:

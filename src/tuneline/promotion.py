@@ -29,18 +29,29 @@ def register_from_reports(root: Path, reason: str) -> dict:
         mlflow.set_tag("trigger.reason", reason)
     failed = [o["name"] for o in validation.get("outcomes", []) if not o.get("success")]
     candidate = evaluation["models"]["candidate"]
-    tags = tracking.git_state(root) | {
-        f"data.{path}": md5 for path, md5 in dvc_tools.lock_hashes(root).items()
-    } | {
-        "validation.success": str(validation.get("success")).lower(),
-        "validation.failed_checks": ",".join(failed) or "none",
-        "prepare.rows": f"{prepared['rows_kept']} kept / {prepared['rows_read']} read",
-        "evaluation.champion_version": str(evaluation.get("champion_version")),
-        "trigger.reason": reason,
-    } | {f"test.candidate.{k}": f"{v:.4f}" for k, v in candidate.items()}
+    tags = (
+        tracking.git_state(root)
+        | {
+            f"data.{path}": md5
+            for path, md5 in dvc_tools.lock_hashes(root).items()
+            if not path.startswith("src/")  # code is pinned by the git commit
+        }
+        | {
+            "validation.success": str(validation.get("success")).lower(),
+            "validation.failed_checks": ",".join(failed) or "none",
+            "prepare.rows": f"{prepared['rows_kept']} kept / {prepared['rows_read']} read",
+            "evaluation.champion_version": str(evaluation.get("champion_version")),
+            "trigger.reason": reason,
+        }
+        | {f"test.candidate.{k}": f"{v:.4f}" for k, v in candidate.items()}
+    )
     version = registry.register_candidate(params.project, root, run_id, tags)
-    return {"model_name": params.project.model_name, "version": version, "run_id": run_id,
-            "table": evaluation["table_markdown"],
-            "evaluation_report": str(root / layout.EVAL_DIR / "evaluation.md"),
-            "prepare": f"{prepared['rows_kept']} kept, {prepared['rows_quarantined']} quarantined "
-                       f"{prepared['quarantined_by_reason']}"}
+    return {
+        "model_name": params.project.model_name,
+        "version": version,
+        "run_id": run_id,
+        "table": evaluation["table_markdown"],
+        "evaluation_report": str(root / layout.EVAL_DIR / "evaluation.md"),
+        "prepare": f"{prepared['rows_kept']} kept, {prepared['rows_quarantined']} quarantined "
+        f"{prepared['quarantined_by_reason']}",
+    }

@@ -8,7 +8,7 @@ IGNORE_INDEX = -100  # label value the loss skips: every prompt position gets it
 
 
 def build_prompt(tokenizer: Any, question: str, system_prompt: str) -> str:
-    """The text the model sees before its answer, via the tokenizer's chat template if it has one."""
+    """The text the model sees before its answer (the tokenizer's chat template if it has one)."""
     messages = [{"role": "user", "content": question}]
     if system_prompt:
         messages.insert(0, {"role": "system", "content": system_prompt})
@@ -26,7 +26,7 @@ def encode_example(tokenizer: Any, record: dict, system_prompt: str, max_length:
     answer_ids = tokenizer(record["answer"], add_special_tokens=False)["input_ids"]
     answer_ids = answer_ids + [tokenizer.eos_token_id]  # the model learns where to stop
     # Keep at least a quarter of the budget for the answer: a prompt-only example teaches nothing.
-    prompt_ids = prompt_ids[-max(1, max_length - max(len(answer_ids), max_length // 4)):]
+    prompt_ids = prompt_ids[-max(1, max_length - max(len(answer_ids), max_length // 4)) :]
     input_ids = (prompt_ids + answer_ids)[:max_length]
     labels = ([IGNORE_INDEX] * len(prompt_ids) + answer_ids)[:max_length]
     return {"input_ids": input_ids, "labels": labels}
@@ -48,15 +48,18 @@ class PadCollator:
             ids.append(item["input_ids"] + [self.pad_token_id] * gap)
             labels.append(item["labels"] + [IGNORE_INDEX] * gap)
             mask.append([1] * len(item["input_ids"]) + [0] * gap)
-        return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels),
-                "attention_mask": torch.tensor(mask)}
+        return {
+            "input_ids": torch.tensor(ids),
+            "labels": torch.tensor(labels),
+            "attention_mask": torch.tensor(mask),
+        }
 
 
 def padding_share(examples: list[dict], batch_size: int) -> float:
     """Share of padded positions when `examples` are batched in order and padded per batch."""
     padded = real = 0
     for start in range(0, len(examples), batch_size):
-        lengths = [len(e["input_ids"]) for e in examples[start:start + batch_size]]
+        lengths = [len(e["input_ids"]) for e in examples[start : start + batch_size]]
         real += sum(lengths)
         padded += max(lengths) * len(lengths)
     return 1 - real / padded if padded else 0.0

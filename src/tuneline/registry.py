@@ -9,7 +9,7 @@ import getpass
 import json
 import logging
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,10 @@ CHALLENGER, CHAMPION, PREVIOUS = "challenger", "champion", "previous-champion"
 @dataclass(frozen=True)
 class Decision:
     version: str
-    decision: str          # approved | rejected
+    decision: str  # approved | rejected
     reviewer: str
-    identity: str          # how the reviewer is known: self-declared (no tracking-server auth)
-    decided_at: str        # UTC ISO 8601
+    identity: str  # how the reviewer is known: self-declared (no tracking-server auth)
+    decided_at: str  # UTC ISO 8601
     comment: str
     previous_champion: str | None
 
@@ -39,9 +39,10 @@ def _client(project: ProjectParams, root: Path) -> Any:
     return MlflowClient()
 
 
-def register_candidate(project: ProjectParams, root: Path, run_id: str,
-                       tags: dict[str, str]) -> str:
-    """A new model version from the run's adapter artifacts, aliased `challenger`, pending review."""
+def register_candidate(
+    project: ProjectParams, root: Path, run_id: str, tags: dict[str, str]
+) -> str:
+    """A new version from the run's adapter artifacts, aliased `challenger`, pending review."""
     client = _client(project, root)
     from mlflow.exceptions import MlflowException
 
@@ -50,11 +51,13 @@ def register_candidate(project: ProjectParams, root: Path, run_id: str,
     except MlflowException:
         client.create_registered_model(
             project.model_name,
-            description="LoRA adapters fine-tuned by tuneline; load with the base in base_model.json",
+            description="LoRA adapters fine-tuned by tuneline; base model in base_model.json",
         )
     run = client.get_run(run_id)
     version = client.create_model_version(
-        project.model_name, source=f"{run.info.artifact_uri}/adapter", run_id=run_id,
+        project.model_name,
+        source=f"{run.info.artifact_uri}/adapter",
+        run_id=run_id,
         tags=tags | {"review.status": "pending"},
         description="Candidate awaiting human review (tuneline review approve/reject).",
     )
@@ -87,8 +90,14 @@ def champion_version(project: ProjectParams, root: Path) -> Any | None:
         return None
 
 
-def decide(project: ProjectParams, root: Path, version: str, approve: bool, comment: str,
-           reviewer: str | None = None) -> Decision:
+def decide(
+    project: ProjectParams,
+    root: Path,
+    version: str,
+    approve: bool,
+    comment: str,
+    reviewer: str | None = None,
+) -> Decision:
     """Record an approval or rejection on the version; approval makes it champion."""
     if not comment.strip():
         raise RegistryError("a decision needs a --comment saying why")
@@ -96,19 +105,27 @@ def decide(project: ProjectParams, root: Path, version: str, approve: bool, comm
     mv = resolve_version(project, root, version)
     status = mv.tags.get("review.status")
     if status != "pending":
-        raise RegistryError(f"version {mv.version} is '{status}', not pending review; nothing to decide")
+        raise RegistryError(
+            f"version {mv.version} is '{status}', not pending review; nothing to decide"
+        )
     current = champion_version(project, root)
     record = Decision(
-        version=str(mv.version), decision="approved" if approve else "rejected",
-        reviewer=reviewer or getpass.getuser(), identity="self-declared",
-        decided_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        version=str(mv.version),
+        decision="approved" if approve else "rejected",
+        reviewer=reviewer or getpass.getuser(),
+        identity="self-declared",
+        decided_at=datetime.now(UTC).isoformat(timespec="seconds"),
         comment=comment.strip(),
         previous_champion=str(current.version) if current is not None else None,
     )
-    for key, value in {"review.status": record.decision, "review.reviewer": record.reviewer,
-                       "review.identity": record.identity, "review.decided_at": record.decided_at,
-                       "review.comment": record.comment,
-                       "review.record": json.dumps(asdict(record))}.items():
+    for key, value in {
+        "review.status": record.decision,
+        "review.reviewer": record.reviewer,
+        "review.identity": record.identity,
+        "review.decided_at": record.decided_at,
+        "review.comment": record.comment,
+        "review.record": json.dumps(asdict(record)),
+    }.items():
         client.set_model_version_tag(project.model_name, mv.version, key, value)
     if approve:
         if current is not None:
@@ -142,12 +159,16 @@ def list_versions(project: ProjectParams, root: Path) -> list[dict[str, str]]:
         by_version.setdefault(str(number), []).append(alias)
     versions = client.search_model_versions(f"name = '{project.model_name}'")
     return [
-        {"version": str(v.version), "status": v.tags.get("review.status", "-"),
-         "aliases": ",".join(sorted(by_version.get(str(v.version), []))),
-         "run_id": v.run_id, "created": _ms_to_iso(v.creation_timestamp)}
+        {
+            "version": str(v.version),
+            "status": v.tags.get("review.status", "-"),
+            "aliases": ",".join(sorted(by_version.get(str(v.version), []))),
+            "run_id": v.run_id,
+            "created": _ms_to_iso(v.creation_timestamp),
+        }
         for v in sorted(versions, key=lambda v: int(v.version), reverse=True)
     ]
 
 
 def _ms_to_iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds")

@@ -39,25 +39,45 @@ def _ensure_work_pool(name: str) -> None:
 
 def create_deployments(params: Params, root: Path, work_pool: str) -> list[str]:
     """Create (or update) both deployments on the server; returns lines for people."""
-    from prefect import flow
+    from prefect import Flow
     from prefect.schedules import Cron
 
     url = _require_server()
     _ensure_work_pool(work_pool)
     tz = params.schedule.timezone
     plans = [
-        ("flows/training.py:training_flow", TRAINING_DEPLOYMENT, params.schedule.retrain_cron,
-         {"project_dir": str(root), "reason": "scheduled quarterly retrain"}),
-        ("flows/monitoring.py:monitoring_flow", MONITORING_DEPLOYMENT, params.schedule.drift_cron,
-         {"project_dir": str(root)}),
+        (
+            "flows/training.py:training_flow",
+            TRAINING_DEPLOYMENT,
+            params.schedule.retrain_cron,
+            {"project_dir": str(root), "reason": "scheduled quarterly retrain"},
+        ),
+        (
+            "flows/monitoring.py:monitoring_flow",
+            MONITORING_DEPLOYMENT,
+            params.schedule.drift_cron,
+            {"project_dir": str(root)},
+        ),
     ]
     lines = []
     for entrypoint, name, cron, parameters in plans:
-        deployable = flow.from_source(source=str(root), entrypoint=entrypoint)
-        deployable.deploy(name=name, work_pool_name=work_pool, schedules=[Cron(cron, timezone=tz)],
-                          parameters=parameters, build=False, push=False, print_next_steps=False)
-        lines.append(f"deployment {deployable.name}/{name}: cron '{cron}' ({tz}) on pool {work_pool}")
-    lines.append(f"server {url}; start a worker to run them: prefect worker start --pool {work_pool}")
+        deployable = Flow.from_source(source=str(root), entrypoint=entrypoint)
+        assert isinstance(deployable, Flow)  # from_source is sync outside an event loop
+        deployable.deploy(
+            name=name,
+            work_pool_name=work_pool,
+            schedules=[Cron(cron, timezone=tz)],
+            parameters=parameters,
+            build=False,
+            push=False,
+            print_next_steps=False,
+        )
+        lines.append(
+            f"deployment {deployable.name}/{name}: cron '{cron}' ({tz}) on pool {work_pool}"
+        )
+    lines.append(
+        f"server {url}; start a worker to run them: prefect worker start --pool {work_pool}"
+    )
     return lines
 
 
@@ -71,10 +91,14 @@ def serve_deployments(params: Params, root: Path) -> None:
 
     tz = params.schedule.timezone
     serve(
-        training_flow.to_deployment(
-            name=TRAINING_DEPLOYMENT, schedules=[Cron(params.schedule.retrain_cron, timezone=tz)],
-            parameters={"project_dir": str(root), "reason": "scheduled quarterly retrain"}),
-        monitoring_flow.to_deployment(
-            name=MONITORING_DEPLOYMENT, schedules=[Cron(params.schedule.drift_cron, timezone=tz)],
-            parameters={"project_dir": str(root)}),
+        training_flow.to_deployment(  # type: ignore[arg-type]
+            name=TRAINING_DEPLOYMENT,
+            schedules=[Cron(params.schedule.retrain_cron, timezone=tz)],
+            parameters={"project_dir": str(root), "reason": "scheduled quarterly retrain"},
+        ),
+        monitoring_flow.to_deployment(  # type: ignore[arg-type]
+            name=MONITORING_DEPLOYMENT,
+            schedules=[Cron(params.schedule.drift_cron, timezone=tz)],
+            parameters={"project_dir": str(root)},
+        ),
     )

@@ -1,4 +1,4 @@
-"""Reading raw source files (CSV, JSONL, JSON array) into rows that remember where they came from."""
+"""Reading raw source files (CSV, JSONL, JSON array) into rows that remember their origin."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "json"}
 
 @dataclass(frozen=True)
 class SourceRow:
-    source: str          # file name under data/raw
-    row: int             # 1-based record number in that file (CSV: excluding the header)
+    source: str  # file name under data/raw
+    row: int  # 1-based record number in that file (CSV: excluding the header)
     fields: dict[str, Any]
 
 
@@ -66,8 +66,10 @@ def _read_csv(path: Path) -> Iterator[SourceRow]:
             raise DataError(f"{path}: empty CSV (no header row)")
         for number, record in enumerate(reader, start=1):
             if None in record:  # more cells than header columns: keep the row, flag it
-                record = {"_error": f"{len(reader.fieldnames) + len(record[None])} cells "
-                          f"for {len(reader.fieldnames)} columns"}
+                record = {
+                    "_error": f"{len(reader.fieldnames) + len(record[None])} cells "
+                    f"for {len(reader.fieldnames)} columns"
+                }
             yield SourceRow(path.name, number, record)
 
 

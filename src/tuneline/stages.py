@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 class StageSpec:
     name: str
     deps: tuple[str, ...]
-    params: tuple[str, ...]     # params.yaml keys (sections) the stage reads
+    params: tuple[str, ...]  # params.yaml keys (sections) the stage reads
     outs: tuple[str, ...]
     metrics: tuple[str, ...] = ()
 
@@ -36,29 +36,62 @@ def _src(module: str) -> str:
 
 
 PIPELINE: tuple[StageSpec, ...] = (
-    StageSpec("prepare", (str(layout.RAW_DIR), _src("prepare"), _src("sources")),
-              ("prepare",), (str(layout.PREPARED), str(layout.QUARANTINE)),
-              (str(layout.PREPARE_REPORT),)),
-    StageSpec("validate", (str(layout.PREPARED), _src("validate"), _src("expectations")),
-              ("validate",), (str(layout.VALIDATION_DIR),)),
-    StageSpec("split", (str(layout.PREPARED), str(layout.VALIDATION_DIR), _src("split")),
-              ("split",), (str(layout.TRAIN), str(layout.VALIDATION), str(layout.TEST)),
-              (str(layout.SPLIT_REPORT),)),
-    StageSpec("train", (str(layout.TRAIN), str(layout.VALIDATION), _src("train"),
-                        _src("prompts"), _src("base_model")),
-              ("model", "train"), (str(layout.ADAPTER_DIR),), (str(layout.TRAIN_REPORT),)),
-    StageSpec("evaluate", (str(layout.TEST), str(layout.ADAPTER_DIR), _src("evaluate"),
-                           _src("metrics"), _src("prompts")),
-              ("model", "train.quantization", "train.max_length", "evaluate"),
-              (str(layout.EVAL_DIR),)),
+    StageSpec(
+        "prepare",
+        (str(layout.RAW_DIR), _src("prepare"), _src("sources")),
+        ("prepare",),
+        (str(layout.PREPARED), str(layout.QUARANTINE)),
+        (str(layout.PREPARE_REPORT),),
+    ),
+    StageSpec(
+        "validate",
+        (str(layout.PREPARED), _src("validate"), _src("expectations")),
+        ("validate",),
+        (str(layout.VALIDATION_DIR),),
+    ),
+    StageSpec(
+        "split",
+        (str(layout.PREPARED), str(layout.VALIDATION_DIR), _src("split")),
+        ("split",),
+        (str(layout.TRAIN), str(layout.VALIDATION), str(layout.TEST)),
+        (str(layout.SPLIT_REPORT),),
+    ),
+    StageSpec(
+        "train",
+        (
+            str(layout.TRAIN),
+            str(layout.VALIDATION),
+            _src("train"),
+            _src("prompts"),
+            _src("base_model"),
+        ),
+        ("model", "train"),
+        (str(layout.ADAPTER_DIR),),
+        (str(layout.TRAIN_REPORT),),
+    ),
+    StageSpec(
+        "evaluate",
+        (
+            str(layout.TEST),
+            str(layout.ADAPTER_DIR),
+            _src("evaluate"),
+            _src("metrics"),
+            _src("prompts"),
+        ),
+        ("model", "train.quantization", "train.max_length", "evaluate"),
+        (str(layout.EVAL_DIR),),
+    ),
 )
 
 
 def run_stage(name: str, params: Params, root: Path) -> None:
     """Run one stage by name in `root` (what `tuneline stage NAME` and dvc.yaml call)."""
     runners: dict[str, Callable[[Params, Path], None]] = {
-        "prepare": _prepare, "validate": _validate, "split": _split,
-        "train": _train, "evaluate": _evaluate,
+        "prepare": _prepare,
+        "validate": _validate,
+        "split": _split,
+        "train": _train,
+        "evaluate": _evaluate,
     }
     runners[name](params, root)
 
@@ -71,8 +104,9 @@ def _write_json(path: Path, data: object) -> None:
 def _prepare(params: Params, root: Path) -> None:
     from tuneline.prepare import prepare_records
 
-    report = prepare_records(root / layout.RAW_DIR, params.prepare, root / layout.PREPARED,
-                             root / layout.QUARANTINE)
+    report = prepare_records(
+        root / layout.RAW_DIR, params.prepare, root / layout.PREPARED, root / layout.QUARANTINE
+    )
     _write_json(root / layout.PREPARE_REPORT, asdict(report) | {"reconciled": report.reconciled})
 
 
@@ -86,19 +120,32 @@ def _split(params: Params, root: Path) -> None:
     from tuneline.prepare import read_jsonl
     from tuneline.split import split_records
 
-    report = split_records(read_jsonl(root / layout.PREPARED), params.split, root / layout.TRAIN,
-                           root / layout.VALIDATION, root / layout.TEST)
+    report = split_records(
+        read_jsonl(root / layout.PREPARED),
+        params.split,
+        root / layout.TRAIN,
+        root / layout.VALIDATION,
+        root / layout.TEST,
+    )
     _write_json(root / layout.SPLIT_REPORT, asdict(report))
     if report.leaked_questions:
-        raise GateFailed(f"split: {report.leaked_questions} test question(s) also in train/validation")
+        raise GateFailed(
+            f"split: {report.leaked_questions} test question(s) also in train/validation"
+        )
 
 
 def _train(params: Params, root: Path) -> None:
     from tuneline import dvc_tools
     from tuneline.train import train_adapter, write_report
 
-    report = train_adapter(params, root, root / layout.TRAIN, root / layout.VALIDATION,
-                           root / layout.ADAPTER_DIR, dvc_tools.lock_hashes(root))
+    report = train_adapter(
+        params,
+        root,
+        root / layout.TRAIN,
+        root / layout.VALIDATION,
+        root / layout.ADAPTER_DIR,
+        dvc_tools.lock_hashes(root),
+    )
     write_report(report, root / layout.TRAIN_REPORT)
 
 
@@ -113,8 +160,13 @@ def _evaluate(params: Params, root: Path) -> None:
     if champion is not None and champion.run_id != run_id:
         champion_adapter = Path(mlflow.artifacts.download_artifacts(champion.source))
     report = evaluate.evaluate_models(
-        params, root, root / layout.TEST, root / layout.ADAPTER_DIR, champion_adapter,
-        str(champion.version) if champion_adapter is not None else None)
+        params,
+        root,
+        root / layout.TEST,
+        root / layout.ADAPTER_DIR,
+        champion_adapter,
+        str(champion.version) if champion is not None and champion_adapter is not None else None,
+    )
     evaluate.write_report(report, root / layout.EVAL_DIR)
     with tracking.run(params.project, root, run_id=run_id):
         for name, scores in report.models.items():

@@ -17,8 +17,8 @@ def tracking_uri(project: ProjectParams, root: Path) -> str:
     """The configured URI with a relative SQLite path made absolute (stages run from any CWD)."""
     uri = project.tracking_uri
     prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
-        db = (root / uri[len(prefix):]).resolve()
+    if uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
+        db = (root / uri[len(prefix) :]).resolve()
         db.parent.mkdir(parents=True, exist_ok=True)
         return prefix + str(db)
     return uri
@@ -33,13 +33,18 @@ def configure(project: ProjectParams, root: Path) -> str:
     experiment = mlflow.get_experiment_by_name(project.experiment)
     if experiment is not None:
         return experiment.experiment_id
+    if not project.tracking_uri.startswith("sqlite:"):
+        # A tracking server chooses where artifacts go, so every machine can read them back.
+        return mlflow.create_experiment(project.experiment)
     artifacts = (root / project.artifact_root).resolve()
     artifacts.mkdir(parents=True, exist_ok=True)
     return mlflow.create_experiment(project.experiment, artifact_location=artifacts.as_uri())
 
 
 @contextlib.contextmanager
-def run(project: ProjectParams, root: Path, run_id: str | None = None, **kwargs: Any) -> Iterator[Any]:
+def run(
+    project: ProjectParams, root: Path, run_id: str | None = None, **kwargs: Any
+) -> Iterator[Any]:
     """An MLflow run (new, or `run_id` resumed) that is ended FAILED on error, KILLED on SIGTERM."""
     import mlflow
 
@@ -78,11 +83,22 @@ def _is_main_thread() -> bool:
 
 def git_state(root: Path) -> dict[str, str]:
     """Commit of the code that ran, and whether the working tree had uncommitted changes."""
+
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
         return done.stdout.strip() if done.returncode == 0 else ""
 
     commit = git("rev-parse", "HEAD") or "unknown (not a git checkout or no commit yet)"
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "src", "flows",
-                     "params.yaml", "dvc.yaml"))
+    dirty = bool(
+        git(
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            "src",
+            "flows",
+            "params.yaml",
+            "dvc.yaml",
+        )
+    )
     return {"git.commit": commit, "git.dirty": str(dirty).lower()}

@@ -20,7 +20,6 @@ from tuneline.prepare import read_jsonl
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class TrainReport:
     run_id: str
@@ -28,15 +27,21 @@ class TrainReport:
     best_eval_loss: float
     epochs_run: int
     stopped_early: bool
-    curve: list[dict[str, float]]   # per epoch: epoch, train_loss, eval_loss
+    curve: list[dict[str, float]]  # per epoch: epoch, train_loss, eval_loss
     train_examples: int
     validation_examples: int
-    padding_share: float            # share of padded positions in the training batches
+    padding_share: float  # share of padded positions in the training batches
     adapter_dir: str
 
 
-def train_adapter(params: Params, root: Path, train_path: Path, validation_path: Path,
-                  adapter_dir: Path, data_hashes: dict[str, str]) -> TrainReport:
+def train_adapter(
+    params: Params,
+    root: Path,
+    train_path: Path,
+    validation_path: Path,
+    adapter_dir: Path,
+    data_hashes: dict[str, str],
+) -> TrainReport:
     """Fine-tune LoRA adapters on a (quantised) base and save the best epoch's adapter."""
     import transformers
 
@@ -61,8 +66,12 @@ def train_adapter(params: Params, root: Path, train_path: Path, validation_path:
         _save_adapter(trainer.model, tokenizer, base_ref.to_json(), adapter_dir)
         _log_outputs(report, adapter_dir)
     shutil.rmtree(checkpoints, ignore_errors=True)
-    log.info("train: best epoch %d (eval_loss %.4f) of %d", report.best_epoch,
-             report.best_eval_loss, report.epochs_run)
+    log.info(
+        "train: best epoch %d (eval_loss %.4f) of %d",
+        report.best_epoch,
+        report.best_eval_loss,
+        report.epochs_run,
+    )
     return report
 
 
@@ -72,14 +81,22 @@ def _with_adapters(model: Any, cfg: TrainParams) -> Any:
     if cfg.quantization != "none":
         # casts norms to fp32 and enables input grads so adapters train through frozen 4-bit layers
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    targets = cfg.target_modules if isinstance(cfg.target_modules, str) else list(cfg.target_modules)
-    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=targets, task_type="CAUSAL_LM")
+    targets = (
+        cfg.target_modules if isinstance(cfg.target_modules, str) else list(cfg.target_modules)
+    )
+    lora = LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=targets,
+        task_type="CAUSAL_LM",
+    )
     return get_peft_model(model, lora)
 
 
-def _make_trainer(model: Any, tokenizer: Any, train_set: list, val_set: list,
-                  cfg: TrainParams, checkpoints: Path) -> Any:
+def _make_trainer(
+    model: Any, tokenizer: Any, train_set: list, val_set: list, cfg: TrainParams, checkpoints: Path
+) -> Any:
     import torch
     from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
 
@@ -94,7 +111,7 @@ def _make_trainer(model: Any, tokenizer: Any, train_set: list, val_set: list,
         eval_strategy="epoch",
         save_strategy="epoch",
         logging_strategy="epoch",
-        load_best_model_at_end=True,     # roll back to the best epoch when validation got worse
+        load_best_model_at_end=True,  # roll back to the best epoch when validation got worse
         metric_for_best_model="eval_loss",
         greater_is_better=False,
         save_total_limit=cfg.early_stopping_patience + 1,  # the best one is always kept too
@@ -112,8 +129,10 @@ def _make_trainer(model: Any, tokenizer: Any, train_set: list, val_set: list,
         eval_dataset=val_set,
         data_collator=prompts.PadCollator(tokenizer.pad_token_id),
         processing_class=tokenizer,
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience),
-                   _epoch_logger()],
+        callbacks=[
+            EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience),
+            _epoch_logger(),
+        ],
     )
 
 
@@ -132,8 +151,15 @@ def _epoch_curve(log_history: list[dict]) -> list[dict[str, float]]:
     return [rows[e] for e in sorted(rows) if "eval_loss" in rows[e]]
 
 
-def _report(run_id: str, trainer: Any, train_set: list, val_set: list, tokenizer: Any,
-            cfg: TrainParams, adapter_dir: Path) -> TrainReport:
+def _report(
+    run_id: str,
+    trainer: Any,
+    train_set: list,
+    val_set: list,
+    tokenizer: Any,
+    cfg: TrainParams,
+    adapter_dir: Path,
+) -> TrainReport:
     curve = _epoch_curve(trainer.state.log_history)
     best = min(curve, key=lambda row: row["eval_loss"])
     return TrainReport(
@@ -158,15 +184,24 @@ def _save_adapter(model: Any, tokenizer: Any, base_ref_json: str, adapter_dir: P
     (adapter_dir / "base_model.json").write_text(base_ref_json + "\n", encoding="utf-8")
 
 
-def _log_inputs(params: Params, root: Path, base_ref_json: str, data_hashes: dict[str, str],
-                n_train: int, n_val: int) -> None:
+def _log_inputs(
+    params: Params,
+    root: Path,
+    base_ref_json: str,
+    data_hashes: dict[str, str],
+    n_train: int,
+    n_val: int,
+) -> None:
     import mlflow
 
     flat = {f"train.{k}": v for k, v in asdict(params.train).items()}
     flat |= {f"model.{k}": v for k, v in asdict(params.model).items() if k != "system_prompt"}
     mlflow.log_params(flat | {"data.train_examples": n_train, "data.validation_examples": n_val})
-    mlflow.set_tags(tracking.git_state(root) | _library_versions()
-                    | {f"data.{k}": v for k, v in data_hashes.items()})
+    mlflow.set_tags(
+        tracking.git_state(root)
+        | _library_versions()
+        | {f"data.{k}": v for k, v in data_hashes.items()}
+    )
     mlflow.log_text(base_ref_json, "lineage/base_model.json")
     mlflow.log_artifact(str(root / "params.yaml"), "lineage")
     for name in ("dvc.lock", "data/sources.json"):
@@ -177,8 +212,14 @@ def _log_inputs(params: Params, root: Path, base_ref_json: str, data_hashes: dic
 def _log_outputs(report: TrainReport, adapter_dir: Path) -> None:
     import mlflow
 
-    mlflow.log_metrics({"best_epoch": report.best_epoch, "best_eval_loss": report.best_eval_loss,
-                        "epochs_run": report.epochs_run, "padding_share": report.padding_share})
+    mlflow.log_metrics(
+        {
+            "best_epoch": report.best_epoch,
+            "best_eval_loss": report.best_eval_loss,
+            "epochs_run": report.epochs_run,
+            "padding_share": report.padding_share,
+        }
+    )
     mlflow.log_dict(asdict(report), "reports/train.json")
     mlflow.log_artifacts(str(adapter_dir), "adapter")
 
@@ -198,11 +239,15 @@ def _epoch_logger() -> Any:
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
             import mlflow
 
-            keep = {k: float(v) for k, v in (logs or {}).items()
-                    if k in ("loss", "eval_loss", "grad_norm", "learning_rate")}
+            keep = {
+                k: float(v)
+                for k, v in (logs or {}).items()
+                if k in ("loss", "eval_loss", "grad_norm", "learning_rate")
+            }
             if keep and mlflow.active_run() is not None:
-                mlflow.log_metrics({f"curve.{k}": v for k, v in keep.items()},
-                                   step=round(state.epoch or 0))
+                mlflow.log_metrics(
+                    {f"curve.{k}": v for k, v in keep.items()}, step=round(state.epoch or 0)
+                )
 
     return MlflowEpochLogger()
 

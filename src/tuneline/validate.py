@@ -22,45 +22,99 @@ def build_specs(params: ValidateParams) -> list[ExpectationSpec]:
     q_min, q_max = params.question_chars
     a_min, a_max = params.answer_chars
     specs = [
-        ExpectationSpec("enough_rows", "row_count_between", None, "critical",
-                        {"min_value": params.min_rows, "max_value": None},
-                        "too few examples to teach the model anything reliable"),
-        ExpectationSpec("question_not_null", "not_null", "question", "critical", {},
-                        "a pair without a question trains nothing"),
-        ExpectationSpec("answer_not_null", "not_null", "answer", "critical", {},
-                        "a pair without an answer teaches the model to say nothing"),
-        ExpectationSpec("question_length", "length_between", "question", "critical",
-                        {"min_value": q_min, "max_value": q_max},
-                        "truncated or runaway questions (broken exports, pasted logs)"),
-        ExpectationSpec("answer_length", "length_between", "answer", "critical",
-                        {"min_value": a_min, "max_value": a_max},
-                        "one-word or over-long answers the model would imitate"),
-        ExpectationSpec("question_unique", "unique", "id", "critical", {},
-                        "duplicates over-weight some answers and leak across splits"),
-        ExpectationSpec("no_email_in_question", "not_match_regex", "question", params.pii,
-                        {"regex": EMAIL.pattern}, "personal data a model could memorise and repeat"),
-        ExpectationSpec("no_email_in_answer", "not_match_regex", "answer", params.pii,
-                        {"regex": EMAIL.pattern}, "personal data a model could memorise and repeat"),
+        ExpectationSpec(
+            "enough_rows",
+            "row_count_between",
+            None,
+            "critical",
+            {"min_value": params.min_rows, "max_value": None},
+            "too few examples to teach the model anything reliable",
+        ),
+        ExpectationSpec(
+            "question_not_null",
+            "not_null",
+            "question",
+            "critical",
+            {},
+            "a pair without a question trains nothing",
+        ),
+        ExpectationSpec(
+            "answer_not_null",
+            "not_null",
+            "answer",
+            "critical",
+            {},
+            "a pair without an answer teaches the model to say nothing",
+        ),
+        ExpectationSpec(
+            "question_length",
+            "length_between",
+            "question",
+            "critical",
+            {"min_value": q_min, "max_value": q_max},
+            "truncated or runaway questions (broken exports, pasted logs)",
+        ),
+        ExpectationSpec(
+            "answer_length",
+            "length_between",
+            "answer",
+            "critical",
+            {"min_value": a_min, "max_value": a_max},
+            "one-word or over-long answers the model would imitate",
+        ),
+        ExpectationSpec(
+            "question_unique",
+            "unique",
+            "id",
+            "critical",
+            {},
+            "duplicates over-weight some answers and leak across splits",
+        ),
+        ExpectationSpec(
+            "no_email_in_question",
+            "not_match_regex",
+            "question",
+            params.pii,
+            {"regex": EMAIL.pattern},
+            "personal data a model could memorise and repeat",
+        ),
+        ExpectationSpec(
+            "no_email_in_answer",
+            "not_match_regex",
+            "answer",
+            params.pii,
+            {"regex": EMAIL.pattern},
+            "personal data a model could memorise and repeat",
+        ),
     ]
     if params.allowed_categories:
-        specs.append(ExpectationSpec(
-            "category_allowed", "values_in_set", "category", "critical",
-            {"value_set": list(params.allowed_categories)},
-            "rows from a product line or source that should not be in this model"))
+        specs.append(
+            ExpectationSpec(
+                "category_allowed",
+                "values_in_set",
+                "category",
+                "critical",
+                {"value_set": list(params.allowed_categories)},
+                "rows from a product line or source that should not be in this model",
+            )
+        )
     return specs
 
 
 def validate_records(prepared: Path, params: ValidateParams, report_dir: Path) -> ValidationSummary:
-    """Run the suite on the prepared records; raises GateFailed naming each failed critical check."""
+    """Run the suite on prepared records; GateFailed names each failed critical check."""
     import pandas as pd
 
     frame = pd.DataFrame(read_jsonl(prepared), columns=["id", "question", "answer", "category"])
     summary = run_expectations(frame, build_specs(params), report_dir)
     for outcome in summary.failed_warning:
-        log.warning("validate: warning %s failed (%s): %s", outcome.name, outcome.observed,
-                    outcome.reason)
+        log.warning(
+            "validate: warning %s failed (%s): %s", outcome.name, outcome.observed, outcome.reason
+        )
     if not summary.success:
-        failed = "; ".join(f"{o.name} ({o.unexpected_count} rows, {o.observed}): {o.reason}"
-                           for o in summary.failed_critical)
+        failed = "; ".join(
+            f"{o.name} ({o.unexpected_count} rows, {o.observed}): {o.reason}"
+            for o in summary.failed_critical
+        )
         raise GateFailed(f"data validation failed: {failed}. Report: {summary.report_html}")
     return summary
