@@ -163,7 +163,7 @@ def _drift(args: argparse.Namespace) -> int:
     from tuneline.monitor import check_drift
 
     params, root = _params(args), _root(args)
-    summary = check_drift(params, root, Path(args.current))
+    summary = check_drift(params, root, Path(args.current), args.column)
     verdict = "DRIFT" if summary.drifted else "no drift"
     print(
         f"{verdict}: {summary.share:.0%} of descriptors drifted "
@@ -255,6 +255,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("drift", help="compare new questions with the training questions")
     p.add_argument("current", help="CSV/JSONL/JSON of new questions")
+    p.add_argument(
+        "--column", help="field holding the question (default: prepare.columns.question)"
+    )
     p.set_defaults(handler=_drift)
 
     p = sub.add_parser("monitor", help="run the monitoring flow: drift check, retrain on drift")

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tuneline import layout
+from tuneline.drift import DriftSummary, detect_question_drift  # Evidently loads on call
 from tuneline.errors import DataError
 from tuneline.params import Params
 from tuneline.prepare import normalize_text, read_jsonl
@@ -31,15 +32,15 @@ def read_questions(path: Path, column: str) -> list[str]:
     return questions
 
 
-def check_drift(params: Params, root: Path, current: Path):  # noqa: ANN201 - DriftSummary
+def check_drift(
+    params: Params, root: Path, current: Path, column: str | None = None
+) -> DriftSummary:
     """Evidently drift report of `current` questions against the training split's questions."""
-    from tuneline.drift import detect_question_drift
-
     reference = [r["question"] for r in read_jsonl(root / layout.TRAIN)]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return detect_question_drift(
         reference,
-        read_questions(current, params.prepare.columns.question),
+        read_questions(current, column or params.prepare.columns.question),
         root / layout.DRIFT_DIR / stamp,
         threshold=params.monitor.drift_threshold,
     )

@@ -25,14 +25,22 @@ TINY = {  # a few seconds per stage on 2 CPU cores
     "validate": {"min_rows": 100},
     "demo_model": {"vocab_size": 400, "hidden_size": 64, "layers": 1, "heads": 2},
     "train": {"max_epochs": 2, "batch_size": 16, "max_length": 96},
-    "evaluate": {"max_examples": 12, "max_new_tokens": 8, "latency_examples": 2,
-                 "samples_to_show": 3},
+    "evaluate": {
+        "max_examples": 12,
+        "max_new_tokens": 8,
+        "latency_examples": 2,
+        "samples_to_show": 3,
+    },
 }
 
 
 def _cli(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "tuneline", "--project", str(project), *args],
-                          capture_output=True, text=True, cwd=project)
+    done = subprocess.run(
+        [sys.executable, "-m", "tuneline", "--project", str(project), *args],
+        capture_output=True,
+        text=True,
+        cwd=project,
+    )
     if check and done.returncode != 0:
         raise AssertionError(f"tuneline {args} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return done
@@ -49,9 +57,12 @@ def _make_project(root: Path, overrides: dict) -> Path:
         params[section].update(values)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     dvc = [sys.executable, "-m", "dvc"]
-    for cmd in (["git", "init", "-q"], [*dvc, "init", "-q"],
-                [*dvc, "config", "core.analytics", "false"],
-                [*dvc, "remote", "add", "-d", "local", str(root / ".dvc-storage")]):
+    for cmd in (
+        ["git", "init", "-q"],
+        [*dvc, "init", "-q"],
+        [*dvc, "config", "core.analytics", "false"],
+        [*dvc, "remote", "add", "-d", "local", str(root / ".dvc-storage")],
+    ):
         subprocess.run(cmd, cwd=root, check=True, capture_output=True)
     return root
 
@@ -93,12 +104,25 @@ def test_training_flow_registers_a_challenger_that_a_reviewer_promotes(tmp_path,
     assert prepared["rows_read"] == 300 == prepared["rows_kept"] + prepared["rows_quarantined"]
     assert prepared["quarantined_by_reason"]["exact_duplicate"] >= 1
 
-    status = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=project,
-                            capture_output=True, text=True, check=True).stdout
+    status = subprocess.run(
+        [sys.executable, "-m", "dvc", "status"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "up to date" in status, status
 
-    approved = _cli(project, "review", "approve", "1", "--comment", "read the samples",
-                    "--reviewer", "test-reviewer")
+    approved = _cli(
+        project,
+        "review",
+        "approve",
+        "1",
+        "--comment",
+        "read the samples",
+        "--reviewer",
+        "test-reviewer",
+    )
     assert "champion -> version 1" in approved.stdout
     listing = _cli(project, "review", "list").stdout
     assert "approved" in listing and "champion" in listing and "challenger" not in listing

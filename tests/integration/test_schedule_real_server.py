@@ -26,12 +26,27 @@ def _free_port() -> int:
 @pytest.fixture
 def prefect_api(tmp_path):
     port = _free_port()
-    env = os.environ | {"PREFECT_HOME": str(tmp_path / "prefect"),
-                        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                        "PREFECT_API_URL": ""}
+    env = os.environ | {
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_API_URL": "",
+    }
     server = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-         "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/api"
     try:
         deadline = time.monotonic() + 120
@@ -50,23 +65,33 @@ def prefect_api(tmp_path):
 
 
 def _post(url: str, body: dict) -> list:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
 
 def test_schedule_creates_daily_drift_and_quarterly_retrain_deployments(prefect_api, tmp_path):
     env = os.environ | {"PREFECT_API_URL": prefect_api, "PREFECT_HOME": str(tmp_path / "client")}
-    done = subprocess.run([sys.executable, "-m", "tuneline", "--project", str(REPO), "schedule"],
-                          env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "tuneline", "--project", str(REPO), "schedule"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "quarterly-retrain" in done.stdout and "daily-drift-check" in done.stdout
 
     deployments = {d["name"]: d for d in _post(f"{prefect_api}/deployments/filter", {})}
     assert set(deployments) == {"quarterly-retrain", "daily-drift-check"}
-    crons = {name: [s["schedule"]["cron"] for s in d["schedules"]]
-             for name, d in deployments.items()}
+    crons = {
+        name: [s["schedule"]["cron"] for s in d["schedules"]] for name, d in deployments.items()
+    }
     assert crons == {"quarterly-retrain": ["0 3 1 1,4,7,10 *"], "daily-drift-check": ["0 6 * * *"]}
     timezones = {s["schedule"]["timezone"] for d in deployments.values() for s in d["schedules"]}
     assert timezones == {"UTC"}
@@ -75,7 +100,12 @@ def test_schedule_creates_daily_drift_and_quarterly_retrain_deployments(prefect_
 
 def test_schedule_without_a_server_says_how_to_start_one(tmp_path):
     env = os.environ | {"PREFECT_API_URL": "", "PREFECT_HOME": str(tmp_path / "client")}
-    done = subprocess.run([sys.executable, "-m", "tuneline", "--project", str(REPO), "schedule"],
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "tuneline", "--project", str(REPO), "schedule"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert "prefect server start" in done.stderr and "Traceback" not in done.stderr
