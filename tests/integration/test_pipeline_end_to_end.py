@@ -137,6 +137,23 @@ def test_training_flow_registers_a_challenger_that_a_reviewer_promotes(tmp_path,
     assert source["sha256"] == on_disk and source["matches_disk"] is True
     assert chain["base_model"]["weight_sha256"]  # the local base is pinned by content
 
+    # Monitoring: held-out questions are not drift; long, digit-heavy log lines are.
+    same = project / "traffic_same.jsonl"
+    same.write_text((project / "data/split/test.jsonl").read_text())
+    assert _cli(project, "drift", str(same), check=False).returncode == 0
+    odd = project / "traffic_odd.csv"
+    odd.write_text(
+        "text\n" + "".join(f"ERR-{i} 0x{i:08x} at 10.0.{i}.1 failed {i * 7}\n" for i in range(200))
+    )
+    drifted = _cli(project, "drift", str(odd), "--column", "text", check=False)
+    assert drifted.returncode == 5 and "DRIFT" in drifted.stdout
+    from flows.monitoring import monitoring_flow
+
+    (project / "data/traffic").mkdir(parents=True)
+    (project / "data/traffic/latest.csv").write_text(odd.read_text().replace("text", "question", 1))
+    watched = monitoring_flow(project_dir=str(project), retrain=False)
+    assert watched["drifted"] is True and watched["retrained"] is None
+
     # A second run after approval compares against the champion on the same questions.
     result = training_flow(project_dir=str(project), reason="test again")
     evaluation = json.loads((project / "reports/evaluation/evaluation.json").read_text())

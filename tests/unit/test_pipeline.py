@@ -125,3 +125,14 @@ def test_every_params_key_exists_in_params_yaml(
                 node = node[part]
             checked += 1
     assert checked > 0
+
+
+def test_only_the_evaluate_stage_reads_the_held_out_test_set():
+    """The practice: the test split stays untouched until the end, so no earlier stage reads it."""
+    from tuneline import layout
+    from tuneline.stages import PIPELINE
+
+    readers = [stage.name for stage in PIPELINE if str(layout.TEST) in stage.deps]
+    assert readers == ["evaluate"]
+    train_source = (ROOT / "src/tuneline/train.py").read_text(encoding="utf-8")
+    assert "layout.TEST" not in train_source and "test.jsonl" not in train_source
