@@ -57,10 +57,6 @@ def push(root: Path) -> None:
     _dvc(root, "push")
 
 
-def status(root: Path) -> str:
-    return _dvc(root, "status")
-
-
 def lock_hashes(root: Path) -> dict[str, str]:
     """Every path in dvc.lock (deps and outs of all stages) with the md5 DVC recorded for it."""
     import yaml

@@ -60,7 +60,7 @@ def _artifact_json(run_id: str, path: str, summary: bool = False) -> Any:
     except (MlflowException, OSError) as exc:  # reported in the chain as missing, not hidden
         return {"missing": f"{path}: {exc}"}
     if summary:
-        keep = ("success", "rows", "suite_name", "timestamp")
+        keep = ("success", "rows", "suite", "timestamp")
         failed = [o["name"] for o in data.get("outcomes", []) if not o.get("success")]
         return {k: data.get(k) for k in keep} | {"failed_checks": failed}
     return data
