@@ -74,7 +74,9 @@ def _demo_model(args: argparse.Namespace) -> int:
 def _ingest(args: argparse.Namespace) -> int:
     from tuneline.ingest import ingest_source
 
-    result = ingest_source(Path(args.path), _root(args), args.name)
+    result = ingest_source(
+        Path(args.path), _root(args), _params(args).prepare, args.name, args.format
+    )
     p = result.provenance
     state = "ingested" if result.changed else "unchanged (same sha256), nothing to do"
     print(f"{p.name}: {state}; {p.rows} rows, {p.bytes} bytes, sha256 {p.sha256}")
@@ -195,6 +197,24 @@ def _schedule(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    from tuneline.verify import verify_tracked_data
+
+    report = verify_tracked_data(_root(args))
+    for m in report.mismatches:
+        actual = m.actual_md5 or "missing"
+        print(
+            f"MISMATCH {m.where:<9} {m.path}: expected {m.expected_md5} (from {m.recorded_in}),"
+            f" found {actual}"
+        )
+    verdict = "ok" if report.ok else f"{len(report.mismatches)} mismatch(es)"
+    print(
+        f"verify: {report.checked_files} files, {report.checked_bytes / 1e6:.1f} MB re-hashed "
+        f"against dvc.lock, *.dvc and the cache: {verdict}"
+    )
+    return 0 if report.ok else 3
+
+
 def _lineage(args: argparse.Namespace) -> int:
     from tuneline.lineage import format_text, trace
 
@@ -224,6 +244,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="add a raw source file (DVC-versioned, pushed, provenance)")
     p.add_argument("path")
     p.add_argument("--name", help="file name under data/raw (default: the source's name)")
+    p.add_argument("--format", default="auto", choices=["auto", "csv", "jsonl", "json", "parquet"])
     p.set_defaults(handler=_ingest)
 
     p = sub.add_parser("stage", help="run one pipeline stage (what dvc.yaml calls)")
@@ -271,6 +292,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--work-pool", default="tuneline")
     p.add_argument("--serve", action="store_true", help="serve them from this process instead")
     p.set_defaults(handler=_schedule)
+
+    p = sub.add_parser("verify", help="re-hash DVC-tracked data and cache (dvc status does not)")
+    p.set_defaults(handler=_verify)
 
     p = sub.add_parser("lineage", help="trace a model version back to data, code, checks, approval")
     p.add_argument("ref", help="version number or alias (champion, challenger)")

@@ -15,7 +15,9 @@ from pathlib import Path
 from tuneline import dvc_tools, layout
 from tuneline.base_model import sha256_file
 from tuneline.errors import DataError
-from tuneline.sources import count_records, detect_format
+from tuneline.mapping import choose_field_map
+from tuneline.params import PrepareParams, SourceParams
+from tuneline.sources import detect_format, read_rows
 
 log = logging.getLogger(__name__)
 
@@ -38,21 +40,27 @@ class IngestResult:
     changed: bool  # False: the same bytes were already ingested under that name
 
 
-def ingest_source(source: Path, root: Path, name: str | None = None) -> IngestResult:
-    """Copy `source` into data/raw, version it with DVC, push it, and record its provenance."""
+def ingest_source(
+    source: Path, root: Path, prepare: PrepareParams, name: str | None = None, fmt: str = "auto"
+) -> IngestResult:
+    """Copy `source` into data/raw, version it with DVC, push it, and record its provenance.
+
+    The file is read in full first: records are counted and the Q/A mapping is checked, so a
+    file that can never become training data is refused before anything is tracked.
+    """
     if not source.is_file():
         raise DataError(f"{source}: no such file")
     target = safe_raw_target(root, name or source.name)
-    fmt = detect_format(target)
+    override = prepare.sources.get(target.name)
+    fmt = override.format if override and fmt == "auto" else fmt
+    fmt = detect_format(source) if fmt == "auto" else fmt
     digest = sha256_file(source)
     manifest = read_manifest(root)
     known = manifest["sources"].get(target.name)
     if known and known["sha256"] == digest and target.is_file():
         log.info("ingest: %s unchanged (sha256 %s), nothing to do", target.name, digest[:12])
         return IngestResult(SourceProvenance(**known), changed=False)
-    rows = count_records(source)
-    if rows == 0:
-        raise DataError(f"{source}: no records; nothing to ingest")
+    rows = _check_records(source, target.name, fmt, prepare, override)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     shutil.copyfile(source, partial)
@@ -73,6 +81,21 @@ def ingest_source(source: Path, root: Path, name: str | None = None) -> IngestRe
     dvc_tools.track_and_push(root, layout.RAW_DIR)
     log.info("ingest: %s (%d rows, sha256 %s) versioned and pushed", target.name, rows, digest[:12])
     return IngestResult(provenance, changed=True)
+
+
+def _check_records(
+    source: Path, name: str, fmt: str, prepare: PrepareParams, override: SourceParams | None
+) -> int:
+    """Count the records and make sure the first good one maps to a question/answer pair."""
+    rows, mapped = 0, False
+    for row in read_rows(source, fmt, override.encoding if override else None):
+        rows += 1
+        if not mapped and "_error" not in row.fields:
+            choose_field_map(name, row.fields, prepare.columns, override)
+            mapped = True
+    if rows == 0:
+        raise DataError(f"{source}: no records; nothing to ingest")
+    return rows
 
 
 def safe_raw_target(root: Path, name: str) -> Path:

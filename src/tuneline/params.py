@@ -35,8 +35,24 @@ class ColumnMap:
 
 
 @dataclass(frozen=True)
+class SourceParams:
+    """Per-file overrides under prepare.sources.<file name>."""
+
+    question: str = ""  # field name, or a dotted path into nested records: instances.0.input
+    answer: str = ""
+    category: str = ""
+    context: str = ""  # optional extra input appended to the question (like Alpaca's `input`)
+    encoding: str | None = None
+    format: Literal["auto", "csv", "jsonl", "json", "parquet"] = "auto"
+
+
+@dataclass(frozen=True)
 class PrepareParams:
     columns: ColumnMap
+    sources: dict[str, SourceParams]
+    conflict_policy: Literal["keep-latest", "drop", "fail"]
+    pii_policy: Literal["redact", "drop", "fail"]
+    max_bad_row_share: float
     max_question_chars: int
     max_answer_chars: int
 
@@ -237,6 +253,11 @@ def _check_combinations(p: Params, where: str) -> None:
             raise ConfigError(f"{where}:validate.{name}: min {low} is above max {high}")
     if not 1 <= p.train.max_epochs <= 20:
         raise ConfigError(f"{where}:train.max_epochs: {p.train.max_epochs}; use 2-5 (at most 20)")
+    for name, source in p.prepare.sources.items():
+        if bool(source.question) != bool(source.answer):
+            raise ConfigError(f"{where}:prepare.sources.{name}: give both question and answer")
+    if not 0 <= p.prepare.max_bad_row_share <= 1:
+        raise ConfigError(f"{where}:prepare.max_bad_row_share: must be between 0 and 1")
     if p.train.quantization != "none" and p.demo_model.hidden_size % 64:
         raise ConfigError(
             f"{where}:demo_model.hidden_size: {p.demo_model.hidden_size} with quantization "

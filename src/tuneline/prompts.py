@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 IGNORE_INDEX = -100  # label value the loss skips: every prompt position gets it
@@ -30,6 +31,31 @@ def encode_example(tokenizer: Any, record: dict, system_prompt: str, max_length:
     input_ids = (prompt_ids + answer_ids)[:max_length]
     labels = ([IGNORE_INDEX] * len(prompt_ids) + answer_ids)[:max_length]
     return {"input_ids": input_ids, "labels": labels}
+
+
+def example_tokens(tokenizer: Any, question: str, answer: str, system_prompt: str) -> int:
+    """Tokens of one example as `encode_example` builds it, before any truncation."""
+    prompt = build_prompt(tokenizer, question, system_prompt)
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    return len(prompt_ids) + len(tokenizer(answer, add_special_tokens=False)["input_ids"]) + 1
+
+
+def context_check(
+    tokenizer: Any, system_prompt: str, max_tokens: int
+) -> Callable[[str, str], bool]:
+    """`fits(question, answer)`: does the example fit `max_tokens`, counted with `tokenizer`?
+
+    Byte-level BPE and byte-fallback tokenizers never make more tokens than UTF-8 bytes, so
+    examples whose byte count is within budget are accepted without tokenising (most rows).
+    """
+    overhead = len(build_prompt(tokenizer, "", system_prompt).encode("utf-8")) + 1  # + eos
+
+    def fits(question: str, answer: str) -> bool:
+        if overhead + len(question.encode("utf-8")) + len(answer.encode("utf-8")) <= max_tokens:
+            return True
+        return example_tokens(tokenizer, question, answer, system_prompt) <= max_tokens
+
+    return fits
 
 
 class PadCollator:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from tuneline.errors import DataError
 
-FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "json"}
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "json", ".parquet": "parquet"}
 
 
 @dataclass(frozen=True)
@@ -31,71 +32,111 @@ def detect_format(path: Path) -> str:
     return fmt
 
 
-def read_rows(path: Path) -> Iterator[SourceRow]:
-    """Yield every record of `path`; malformed JSON lines are yielded as fields={'_error': ...}."""
-    fmt = detect_format(path)
-    if fmt == "csv":
-        yield from _read_csv(path)
-    elif fmt == "jsonl":
-        yield from _read_jsonl(path)
-    else:
-        yield from _read_json_array(path)
+def read_rows(path: Path, fmt: str = "auto", encoding: str | None = None) -> Iterator[SourceRow]:
+    """Yield every record of `path`; malformed records come as fields={'_error': ...}.
 
-
-def count_records(path: Path) -> int:
-    """Number of records in a source file (used for provenance)."""
-    return sum(1 for _ in read_rows(path))
-
-
-def _open_text(path: Path):
-    """UTF-8 with or without BOM; other encodings fail naming the byte offset."""
-    data = path.read_bytes()
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
+    `fmt` "auto" goes by the extension; `encoding` None means UTF-8 (with or without BOM).
+    """
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    if fmt not in FORMATS.values():
         raise DataError(
-            f"{path}: not UTF-8 (invalid byte at offset {exc.start}); re-save the file as UTF-8"
-        ) from exc
-    return path.open(encoding="utf-8-sig", newline="")
+            f"{path}: unknown format '{fmt}'; use auto or one of {sorted(FORMATS.values())}"
+        )
+    if fmt == "parquet":
+        yield from _read_parquet(path)
+        return
+    reader = {"csv": _read_csv, "jsonl": _read_jsonl, "json": _read_json_array}[fmt]
+    with _open_text(path, encoding) as handle:
+        yield from reader(path, handle)
 
 
-def _read_csv(path: Path) -> Iterator[SourceRow]:
-    with _open_text(path) as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames:
-            raise DataError(f"{path}: empty CSV (no header row)")
-        for number, record in enumerate(reader, start=1):
-            if None in record:  # more cells than header columns: keep the row, flag it
-                record = {
-                    "_error": f"{len(reader.fieldnames) + len(record[None])} cells "
-                    f"for {len(reader.fieldnames)} columns"
-                }
-            yield SourceRow(path.name, number, record)
+def count_records(path: Path, fmt: str = "auto", encoding: str | None = None) -> int:
+    """Number of records in a source file (used for provenance)."""
+    return sum(1 for _ in read_rows(path, fmt, encoding))
 
 
-def _read_jsonl(path: Path) -> Iterator[SourceRow]:
-    with _open_text(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
+def _open_text(path: Path, encoding: str | None) -> TextIO:
+    """UTF-8 (BOM or not) unless `encoding` is given; bad bytes fail naming the byte offset."""
+    if encoding is None:
+        _check_utf8(path)
+        encoding = "utf-8-sig"
+    return path.open(encoding=encoding, newline="")
+
+
+def _check_utf8(path: Path) -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 22), b""):
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                record = {"_error": f"malformed JSON: {exc.msg}"}
-            if not isinstance(record, dict):
-                record = {"_error": f"expected a JSON object, got {type(record).__name__}"}
-            yield SourceRow(path.name, number, record)
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"{path}: not UTF-8 (invalid byte at offset {offset + exc.start}); re-save it "
+                    "as UTF-8 or set prepare.sources.<file>.encoding in params.yaml (e.g. cp1252)"
+                ) from exc
+            offset += len(chunk)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 (truncated character at offset {offset})") from exc
 
 
-def _read_json_array(path: Path) -> Iterator[SourceRow]:
-    with _open_text(path) as handle:
+def _read_csv(path: Path, handle: TextIO) -> Iterator[SourceRow]:
+    """RFC 4180 records; a record with more or fewer cells than the header is flagged."""
+    reader = csv.reader(handle)
+    header = next(reader, None)
+    if not header:
+        raise DataError(f"{path}: empty CSV (no header row)")
+    width = len(header)
+    for number, cells in enumerate(reader, start=1):
+        if len(cells) == width:
+            yield SourceRow(path.name, number, dict(zip(header, cells, strict=True)))
+        elif cells:  # a blank line is no record
+            error = f"{len(cells)} cells for {width} columns (line {reader.line_num})"
+            yield SourceRow(path.name, number, {"_error": error})
+
+
+def _read_jsonl(path: Path, handle: TextIO) -> Iterator[SourceRow]:
+    for number, line in enumerate(handle, start=1):
+        if not line.strip():
+            continue
         try:
-            records = json.load(handle)
+            record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from exc
+            record = {"_error": f"malformed JSON at line {number}, column {exc.colno}: {exc.msg}"}
+        if not isinstance(record, dict):
+            record = {
+                "_error": f"line {number}: expected a JSON object, got {type(record).__name__}"
+            }
+        yield SourceRow(path.name, number, record)
+
+
+def _read_json_array(path: Path, handle: TextIO) -> Iterator[SourceRow]:
+    try:
+        records = json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from exc
     if not isinstance(records, list):
         raise DataError(f"{path}: expected one JSON array of objects, got {type(records).__name__}")
     for number, record in enumerate(records, start=1):
         if not isinstance(record, dict):
-            record = {"_error": f"expected a JSON object, got {type(record).__name__}"}
+            record = {
+                "_error": f"item {number}: expected a JSON object, got {type(record).__name__}"
+            }
         yield SourceRow(path.name, number, record)
+
+
+def _read_parquet(path: Path) -> Iterator[SourceRow]:
+    """Parquet rows in batches, so a large file never sits in memory as Python objects at once."""
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.ParquetFile(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a broken file
+        raise DataError(f"{path}: not a readable Parquet file ({exc})") from exc
+    number = 0
+    for batch in table.iter_batches(batch_size=65_536):
+        for record in batch.to_pylist():
+            number += 1
+            yield SourceRow(path.name, number, record)

@@ -1,5 +1,9 @@
 """Split stage: deterministic train / validation / test assignment from a hash of the question.
 
+Within every category the hash is uniform, so each category is split in the configured
+proportions in expectation (stratified without depending on other rows); the report gives the
+per-category counts and warns about a sizeable category with no test question.
+
 The bucket of a question depends only on the question and the salt, never on the other rows, so
 adding data later never moves an existing question between splits: the test set stays frozen.
 """
@@ -24,6 +28,8 @@ class SplitReport:
     validation: int
     test: int
     leaked_questions: int  # questions present in test and in train/validation: must be 0
+    by_category: dict[str, dict[str, int]]  # category -> {train, validation, test}
+    categories_without_test: list[str]  # categories of >= 30 rows with no test question
 
 
 def assign_split(question: str, params: SplitParams) -> str:
@@ -50,11 +56,22 @@ def split_records(
             handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in parts[name])
     test_keys = {question_key(r["question"]) for r in parts["test"]}
     seen = {question_key(r["question"]) for r in parts["train"] + parts["validation"]}
+    by_category: dict[str, dict[str, int]] = {}
+    for name, rows in parts.items():
+        for record in rows:
+            counts = by_category.setdefault(record.get("category") or "-", dict.fromkeys(parts, 0))
+            counts[name] += 1
     report = SplitReport(
         train=len(parts["train"]),
         validation=len(parts["validation"]),
         test=len(parts["test"]),
         leaked_questions=len(test_keys & seen),
+        by_category=dict(sorted(by_category.items())),
+        categories_without_test=sorted(
+            c for c, n in by_category.items() if n["test"] == 0 and sum(n.values()) >= 30
+        ),
     )
+    for category in report.categories_without_test:
+        log.warning("split: category %r has no held-out test question", category)
     log.info("split: %s", report)
     return report

@@ -38,8 +38,22 @@ def _src(module: str) -> str:
 PIPELINE: tuple[StageSpec, ...] = (
     StageSpec(
         "prepare",
-        (str(layout.RAW_DIR), _src("prepare"), _src("sources")),
-        ("prepare",),
+        (
+            str(layout.RAW_DIR),
+            str(layout.SOURCES_MANIFEST),
+            _src("prepare"),
+            _src("sources"),
+            _src("mapping"),
+            _src("pii"),
+        ),
+        (
+            "prepare",
+            "model.source",
+            "model.base",
+            "model.revision",
+            "model.system_prompt",
+            "train.max_length",
+        ),
         (str(layout.PREPARED), str(layout.QUARANTINE)),
         (str(layout.PREPARE_REPORT),),
     ),
@@ -102,10 +116,23 @@ def _write_json(path: Path, data: object) -> None:
 
 
 def _prepare(params: Params, root: Path) -> None:
+    from tuneline.base_model import load_tokenizer
+    from tuneline.ingest import read_manifest
     from tuneline.prepare import prepare_records
+    from tuneline.prompts import context_check
 
+    tokenizer = load_tokenizer(params.model, root)
+    fits = context_check(tokenizer, params.model.system_prompt, params.train.max_length)
+    manifest = read_manifest(root)["sources"]
+    oldest_first = sorted(manifest, key=lambda name: manifest[name]["ingested_at"])
     report = prepare_records(
-        root / layout.RAW_DIR, params.prepare, root / layout.PREPARED, root / layout.QUARANTINE
+        root / layout.RAW_DIR,
+        params.prepare,
+        root / layout.PREPARED,
+        root / layout.QUARANTINE,
+        fits_context=fits,
+        order=oldest_first,
+        formats={name: entry["format"] for name, entry in manifest.items()},
     )
     _write_json(root / layout.PREPARE_REPORT, asdict(report) | {"reconciled": report.reconciled})
 
