@@ -73,7 +73,8 @@ def main() -> None:
         f"(success={summary.success}, {len(summary.outcomes)} checks)"
     )
     print(
-        f"total     {total:6.1f} s  {args.rows / total:10,.0f} rows/s  peak memory {peak_mb:,.0f} MB"
+        f"total     {total:6.1f} s  {args.rows / total:10,.0f} rows/s  "
+        f"peak memory {peak_mb:,.0f} MB"
     )
     print(
         "note: the token-length check is off here (no tokenizer); it tokenises only rows whose "

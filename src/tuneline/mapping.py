@@ -8,6 +8,7 @@ gets an error listing the fields found and an example mapping.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,9 +125,9 @@ def _field(fields: dict[str, Any], path: str) -> str:
 
 
 def extract_pair(fields: dict[str, Any], fmap: FieldMap) -> tuple[str, str, str]:
-    """(question, answer, category) as raw text; KeyError/ValueError for a record that lacks them."""
-    category = _text(_lookup(fields, fmap.category)) if fmap.category else ""
-    category = "" if category is _MISSING else category
+    """(question, answer, category) as raw text; KeyError/ValueError when a record lacks them."""
+    found = _lookup(fields, fmap.category) if fmap.category else _MISSING
+    category = "" if found is _MISSING else _text(found)
     if fmap.shape == "chat":
         question, answer = _first_exchange(fields["messages"])
         return question, answer, category
@@ -151,15 +152,15 @@ def _first_exchange(messages: list[Any]) -> tuple[str, str]:
     raise ValueError("no user turn followed by an assistant turn")
 
 
-# Markers, not answers: a real answer such as "None." or "N/A" is left alone.
-ARTEFACTS = frozenset(
-    {"<noinput>", "<nooutput>", "<no input>", "<no output>", "<blank>", "nan", "null"}
-)
+# Markers, not answers, compared by their letters alone so "<Noinput>.", "[noinput]" and
+# "< no input >" all match; a real answer such as "None." or "N/A" is left alone.
+ARTEFACTS = frozenset({"noinput", "nooutput", "blank", "nan", "null"})
+_NOT_LETTERS = re.compile(r"[^a-z]+")
 
 
 def is_artefact(text: str) -> bool:
     """Placeholder text that export tools leave where a value was missing."""
-    return text.strip().strip("\"'").strip().lower() in ARTEFACTS
+    return len(text) <= 24 and _NOT_LETTERS.sub("", text.lower()) in ARTEFACTS
 
 
 def _text(value: Any) -> str:

@@ -1,9 +1,9 @@
 """Find and redact personal data and secrets in free text (support questions and answers).
 
 Standard library only and built for volume (a million rows per run): every pattern is compiled
-once here, and each detector runs only when a test far cheaper than a regex scan says it could
-match (no run of ten digits, no card, phone or IBAN; no "@", no e-mail address). Most rows pay
-for a handful of `in` tests; run `python -m tuneline.pii` for timings.
+once here, and runs only where a test far cheaper than a regex scan says a hit could be (no
+long run of digits, no card or phone number; no "@", no e-mail address). A row without digits
+pays for a handful of substring tests; `python -m tuneline.pii` prints timings.
 
 Conservative on purpose, because a false positive destroys real support data: cards must pass
 the Luhn check and start with 2-6 (the payment-card industries), IBANs must pass ISO 7064
@@ -14,8 +14,9 @@ glued to letters, dashes or "#" (ORD-123456, #5551234567, 1Z999AA10123456784) ar
 from __future__ import annotations
 
 import re
+import string
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 PII_KINDS: tuple[str, ...] = ("email", "phone", "card", "iban", "api_key")
@@ -42,33 +43,41 @@ class PiiHit:
     end: int
 
 
-# Several patterns test the character before a match only after reading the first character or
-# literal prefix, as in "[A-Z](?<![\w-].)": a pattern that starts with a character class or a
-# literal lets `re` skip straight to where a match can begin instead of trying every position.
-# Likewise single-character repeats: a repeated group such as (?:[ -]?[0-9]){9,} is four times
-# slower.
+def _shape_table(classes: dict[str, str]) -> bytes:
+    """A `bytes.translate` table: each character of a key becomes that key's value (one ASCII
+    character), every other byte becomes "x"."""
+    table = bytearray(b"x" * 256)
+    for characters, shape in classes.items():
+        for character in characters:
+            table[ord(character)] = ord(shape)
+    return bytes(table)
+
+
+# Speed. Most rows hold no personal data, so each detector first asks a question far cheaper
+# than a regex scan (`re` tries a pattern at every position; here that costs 10-20 ns a
+# character): substring tests, which run at memchr speed, and a row's "shape", its characters
+# mapped one byte each by `bytes.translate`, whose offsets are the row's. Patterns then run only
+# in small windows: around each "@", in each long run of digits, at each country-code-and-
+# check-digits start, after each secret prefix, after each ":" or "=" that follows a secret name.
+# Where a searched pattern must look at the character before a match, it does so after its
+# first character or literal prefix ("sk-(?<![\w-]sk-)"), which lets `re` jump to candidates.
+
+_DIGITS = tuple(string.digits)
+
+# Runs of digits and the separators written inside numbers: every card and phone number lies
+# in such a run of 8 characters or more (the shortest is "+" and 7 digits).
+_RUN_SHAPE = _shape_table({string.digits + " ().+-": "0"})
+_SHORTEST_RUN = b"0" * 8
+_RUN_SEPARATORS = b" ().+-"
+_LOOKAHEAD_WIDTH = 2  # the card and phone patterns read at most two characters past a match
+
+_IBAN_SHAPE = _shape_table({string.ascii_uppercase: "A", string.digits: "0"})
+_IBAN_START = b"AA00"  # country code and check digits
 
 _EMAIL = re.compile(
     r"[\w.%+-](?<![\w.%+-].)[\w.%+-]*@(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\W\d_]{2,24}(?![\w-])"
 )
 _EMAIL_LOCAL_MAX, _EMAIL_DOMAIN_MAX = 64, 255  # RFC 5321 limits, in characters
-
-# Digits and separators long enough to hold a phone number (7+ characters after "+", 10+
-# otherwise), a card or an IBAN's account part. The card, phone and IBAN patterns run only where
-# there is such a run, so rows whose numbers are short (order 4521, 14:30, $129.99) skip them.
-_NUMBER_RUN = re.compile(
-    r"[+(0-9](?<![0-9].)(?:(?<=\+)[0-9 ().-]{5,}|[0-9 ().-]{8,})[0-9]", re.ASCII
-)
-# Whether a row can hold such a run at all, tested without a regex: UTF-8 bytes mapped to a
-# "shape" (run characters -> "0", "+" kept, anything else -> "x") in one C-speed pass, then
-# two substring tests. A regex scan of the same row costs 5-20x more.
-_RUN_SHAPE = bytes(
-    ord("0") if chr(byte) in "0123456789 ().-" else byte if chr(byte) == "+" else ord("x")
-    for byte in range(256)
-)
-_DIGITS = tuple("0123456789")
-_DIGIT_RUN_SHAPE, _INTL_RUN_SHAPE = b"0" * 10, b"+" + b"0" * 6
-_LOOKAHEAD_WIDTH = 2  # the card and phone patterns read at most two characters past a match
 
 # 13-19 digits, bare or in the printed layouts 4-4-4-4(-3), 4-6-5 (Amex) and 4-6-4 (Diners);
 # not part of a decimal number (50.26548245743669) or of an identifier (ORD-..., #...).
@@ -79,6 +88,7 @@ _CARD = re.compile(
     r"(?![\w-]|[.,][0-9])",
     re.ASCII,
 )
+_CARD_DIGITS = 13
 
 # Not after a letter, digit, "+", "-", "/", "#", "$" or a decimal point: keeps ORD-123-456-7890,
 # #555-123-4567, 2+555..., paths, prices and IP addresses out. Not before the same (or ",5").
@@ -102,13 +112,12 @@ _NATIONAL_DIGITS = range(10, 12)
 
 # Country code, check digits, then the account part bare or printed in groups of four.
 _IBAN = re.compile(
-    r"[A-Z](?<![\w-].)[A-Z][0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![\w-])", re.ASCII
+    r"(?<![\w-])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![\w-])", re.ASCII
 )
 _IBAN_MIN_LENGTH, _IBAN_MAX_LENGTH = 15, 34  # Norway .. the ISO 13616 maximum
 
-# Tokens with a fixed prefix: (gate, prefix, rest). A pattern runs only when its gate, a
-# character of the prefix rarer than its first one, and then the prefix itself occur in the
-# text: a one-character test runs at memchr speed, a regex scan of the row 5-20x slower.
+# Tokens with a fixed prefix: (gate, prefix, rest). A pattern runs only when its gate (a
+# character every match holds, rarer than the prefix's first) and then its prefix occur.
 _PREFIXED_SECRET_SPECS: tuple[tuple[str, str, str], ...] = (
     ("-", "sk-", r"[A-Za-z0-9_-]{20,}"),  # OpenAI, also sk-proj-...
     ("K", "AKIA", r"[0-9A-Z]{16}(?![0-9A-Za-z_-])"),  # AWS access key id
@@ -124,17 +133,16 @@ _PREFIXED_SECRETS: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
 )
 _SECRET_GATES = tuple(dict.fromkeys(gate for gate, _, _ in _PREFIXED_SECRETS))
 
-# `password: value`, `"api_key": "value"`, `token=value`: only the value (12+ chars) is a hit,
-# so the redacted text still says what was there. Trailing sentence punctuation is not taken.
-_ASSIGNED_SECRET = re.compile(
+# `password: value`, `"api_key": "value"`, `token=value`: only the value (12+ characters) is a
+# hit, so the redacted text still says what was there. Trailing punctuation is not taken.
+_SECRET_NAME = re.compile(
     r"(?<![a-z0-9])(?:api[_-]?key|access[_-]?key|secret(?:[_-]?key)?|token|passw(?:or)?d)"
-    r"[\"']?\s*[:=]\s*[\"']?(?P<value>[^\s\"'`<>]{11,}[^\s\"'`<>.,;:!?)\]])",
+    r"[\"']?\s*\Z",
     re.IGNORECASE,
 )
-_SECRET_WORD_ENDINGS = ("key", "secret", "token", "password", "passwd")  # of the keywords above
-_SECRET_WORD_REACH = 24  # characters before a ":" or "=" looked at for one of them
-
-_Detector = Callable[[str], Iterator[PiiHit]]
+_SECRET_NAME_ENDINGS = ("key", "secret", "token", "password", "passwd")  # a cheap first test
+_SECRET_NAME_REACH = 24  # characters before a ":" or "=" looked at for a secret name
+_SECRET_VALUE = re.compile(r"[:=]\s*[\"']?(?P<value>[^\s\"'`<>]{11,}[^\s\"'`<>.,;:!?)\]])")
 
 
 def _luhn_valid(digits: str) -> bool:
@@ -154,6 +162,11 @@ def _iban_valid(compact: str) -> bool:
     return int("".join(str(int(char, 36)) for char in rearranged)) % 97 == 1
 
 
+def _digit_count(span: str) -> int:
+    """How many digits a span of digits and `_RUN_SEPARATORS` holds (bytes.translate: C speed)."""
+    return len(span.encode("ascii").translate(None, _RUN_SEPARATORS))
+
+
 def _contains_any(text: str, needles: tuple[str, ...]) -> bool:
     """Whether any needle occurs in `text` (substring tests, much cheaper than a regex scan)."""
     for needle in needles:
@@ -162,16 +175,49 @@ def _contains_any(text: str, needles: tuple[str, ...]) -> bool:
     return False
 
 
-def _may_hold_number_run(text: str) -> bool:
-    """False when `text` certainly has no `_NUMBER_RUN`, so no card, phone number or IBAN."""
-    if not _contains_any(text, _DIGITS):  # ten memchr calls: the cheapest test of all
-        return False
-    shape = text.encode("utf-8").translate(_RUN_SHAPE)
-    return _DIGIT_RUN_SHAPE in shape or ("+" in text and _INTL_RUN_SHAPE in shape)
+def _number_hits(text: str, run_shape: bytes, start: int) -> Iterator[PiiHit]:
+    """Cards (Luhn-valid) and phone numbers, looked for only inside runs of digits and
+    separators that hold enough digits (a date such as 2026-03-14 does not), the first of
+    which begins at `start`."""
+    while start != -1:
+        end = run_shape.find(b"x", start)
+        end = len(run_shape) if end == -1 else end
+        run = text[start:end]
+        digits = _digit_count(run)
+        window_end = end + _LOOKAHEAD_WIDTH
+        if digits >= _CARD_DIGITS:
+            for match in _CARD.finditer(text, start, window_end):
+                if _luhn_valid(match.group().replace(" ", "").replace("-", "")):
+                    yield PiiHit("card", match.start(), match.end())
+        if digits >= (_INTL_DIGITS.start if "+" in run else _NATIONAL_DIGITS.start):
+            for match in _PHONE.finditer(text, start, window_end):
+                allowed = _INTL_DIGITS if match.group("intl") else _NATIONAL_DIGITS
+                if _digit_count(match.group()) in allowed:
+                    yield PiiHit("phone", match.start(), match.end())
+        start = run_shape.find(_SHORTEST_RUN, end)
+
+
+def _iban_hits(text: str, iban_shape: bytes, start: int) -> Iterator[PiiHit]:
+    """IBANs, tried at each capital-capital-digit-digit from `start` on. When a printed one
+    runs into a following word ("... 1643 THIS"), trailing groups are dropped until the
+    checksum holds."""
+    while start != -1:
+        resume = start + 1
+        match = _IBAN.match(text, start)
+        groups = match.group().split(" ") if match else []
+        for count in range(len(groups), 0, -1):
+            compact = "".join(groups[:count])
+            if len(compact) < _IBAN_MIN_LENGTH:
+                break
+            if len(compact) <= _IBAN_MAX_LENGTH and _iban_valid(compact):
+                resume = start + len(" ".join(groups[:count]))
+                yield PiiHit("iban", start, resume)
+                break
+        start = iban_shape.find(_IBAN_START, resume)
 
 
 def _email_hits(text: str) -> Iterator[PiiHit]:
-    """E-mail addresses, searched only around each "@" (a whole-text scan is 20x slower)."""
+    """E-mail addresses, searched only around each "@"."""
     position = 0
     at = text.find("@")
     while at != -1:
@@ -185,40 +231,6 @@ def _email_hits(text: str) -> Iterator[PiiHit]:
         at = text.find("@", position)
 
 
-def _number_hits(text: str) -> Iterator[PiiHit]:
-    """Cards (Luhn-valid) and phone numbers inside long runs of digits, then IBANs if any run
-    was found: the national IBAN formats all carry ten or more digits (and spaces) in a row,
-    as in GB82 WEST 1234 5698 7654 32 or NL91 ABNA 0417 1643 00."""
-    found_run = False
-    for run in _NUMBER_RUN.finditer(text):
-        found_run = True
-        start, end = run.start(), run.end() + _LOOKAHEAD_WIDTH
-        for match in _CARD.finditer(text, start, end):
-            if _luhn_valid(match.group().replace(" ", "").replace("-", "")):
-                yield PiiHit("card", match.start(), match.end())
-        for match in _PHONE.finditer(text, start, end):
-            digit_count = sum(char.isdigit() for char in match.group())
-            allowed = _INTL_DIGITS if match.group("intl") else _NATIONAL_DIGITS
-            if digit_count in allowed:
-                yield PiiHit("phone", match.start(), match.end())
-    if found_run:
-        yield from _iban_hits(text)
-
-
-def _iban_hits(text: str) -> Iterator[PiiHit]:
-    """IBANs; when a printed one runs into a following word ("... 1643 THIS"), drop trailing
-    groups one at a time until the checksum holds."""
-    for match in _IBAN.finditer(text):
-        groups = match.group().split(" ")
-        for count in range(len(groups), 0, -1):
-            compact = "".join(groups[:count])
-            if len(compact) < _IBAN_MIN_LENGTH:
-                break
-            if len(compact) <= _IBAN_MAX_LENGTH and _iban_valid(compact):
-                yield PiiHit("iban", match.start(), match.start() + len(" ".join(groups[:count])))
-                break
-
-
 def _prefixed_secret_hits(text: str) -> Iterator[PiiHit]:
     for gate, prefix, pattern in _PREFIXED_SECRETS:
         if gate in text and prefix in text:
@@ -226,36 +238,38 @@ def _prefixed_secret_hits(text: str) -> Iterator[PiiHit]:
                 yield PiiHit("api_key", match.start(), match.end())
 
 
-def _may_assign_secret(text: str) -> bool:
-    """Whether a secret-like word comes shortly before some ":" or "=", the only rows on which
-    the (slow, case-insensitive) assignment pattern is worth running."""
+def _assigned_secret_hits(text: str) -> Iterator[PiiHit]:
+    """Values assigned to a secret-like name, looked for after each ":" and "="."""
     for separator in ":=":
         index = text.find(separator)
         while index != -1:
-            before = text[max(0, index - _SECRET_WORD_REACH) : index].rstrip(" \t\r\n\"'")
-            if before.lower().endswith(_SECRET_WORD_ENDINGS):
-                return True
+            reach = max(0, index - _SECRET_NAME_REACH)
+            before = text[reach:index].rstrip(" \t\r\n\"'").lower()
+            if before.endswith(_SECRET_NAME_ENDINGS) and _SECRET_NAME.search(text, reach, index):
+                value = _SECRET_VALUE.match(text, index)
+                if value:
+                    yield PiiHit("api_key", value.start("value"), value.end("value"))
             index = text.find(separator, index + 1)
-    return False
 
 
-def _assigned_secret_hits(text: str) -> Iterator[PiiHit]:
-    for match in _ASSIGNED_SECRET.finditer(text):
-        yield PiiHit("api_key", match.start("value"), match.end("value"))
-
-
-def _detectors_for(text: str) -> list[_Detector]:
-    """The detectors that could match `text`, chosen by tests far cheaper than a regex scan."""
-    detectors: list[_Detector] = []
-    if _may_hold_number_run(text):
-        detectors.append(_number_hits)
+def _hit_sources(text: str) -> list[Iterator[PiiHit]]:
+    """A lazy source of hits for each kind that `text` could hold, chosen by cheap tests."""
+    sources: list[Iterator[PiiHit]] = []
+    if _contains_any(text, _DIGITS):  # ten memchr calls: the cheapest test of all
+        raw = text.encode("latin-1", "replace")  # one byte per character, so offsets agree
+        run_shape = raw.translate(_RUN_SHAPE)
+        if (first_run := run_shape.find(_SHORTEST_RUN)) != -1:
+            sources.append(_number_hits(text, run_shape, first_run))
+        iban_shape = raw.translate(_IBAN_SHAPE)
+        if (first_iban := iban_shape.find(_IBAN_START)) != -1:
+            sources.append(_iban_hits(text, iban_shape, first_iban))
     if "@" in text:
-        detectors.append(_email_hits)
+        sources.append(_email_hits(text))
     if _contains_any(text, _SECRET_GATES):
-        detectors.append(_prefixed_secret_hits)
-    if ("=" in text or ":" in text) and _may_assign_secret(text):
-        detectors.append(_assigned_secret_hits)
-    return detectors
+        sources.append(_prefixed_secret_hits(text))
+    if ":" in text or "=" in text:
+        sources.append(_assigned_secret_hits(text))
+    return sources
 
 
 def _drop_overlaps(hits: list[PiiHit]) -> list[PiiHit]:
@@ -269,33 +283,35 @@ def _drop_overlaps(hits: list[PiiHit]) -> list[PiiHit]:
 
 def find_pii(text: str) -> list[PiiHit]:
     """All personal data and secrets in `text`: non-overlapping, sorted by start."""
-    hits = [hit for detector in _detectors_for(text) for hit in detector(text)]
+    hits = [hit for source in _hit_sources(text) for hit in source]
     return hits if len(hits) < 2 else _drop_overlaps(hits)
 
 
 def has_pii(text: str) -> bool:
     """Whether `find_pii(text)` would find anything; stops at the first hit."""
-    for detector in _detectors_for(text):
-        for _hit in detector(text):
+    for source in _hit_sources(text):
+        for _hit in source:
             return True
     return False
 
 
 def redact_pii(text: str) -> tuple[str, Counter[str]]:
     """`text` with every hit replaced by its placeholder ("[EMAIL]", "[SECRET]"...), and how
-    many of each kind were replaced. Redacting twice changes nothing the second time."""
+    many of each kind were replaced. The result holds nothing `find_pii` would find."""
     counts: Counter[str] = Counter()
-    hits = find_pii(text)
-    if not hits:
-        return text, counts
-    pieces: list[str] = []
-    position = 0
-    for hit in hits:
-        pieces += (text[position : hit.start], PLACEHOLDERS[hit.kind])
-        counts[hit.kind] += 1
-        position = hit.end
-    pieces.append(text[position:])
-    return "".join(pieces), counts
+    # Repeat until nothing is found: a hit glued to another one ("...0958+44 20 7946 0958") is
+    # only recognised once its neighbour has become a placeholder. It ends: each pass removes
+    # characters placeholders never contain (digits, "@", lower case) or shortens the text.
+    while hits := find_pii(text):
+        pieces: list[str] = []
+        position = 0
+        for hit in hits:
+            pieces += (text[position : hit.start], PLACEHOLDERS[hit.kind])
+            counts[hit.kind] += 1
+            position = hit.end
+        pieces.append(text[position:])
+        text = "".join(pieces)
+    return text, counts
 
 
 def _benchmark(repeats: int = 20_000) -> None:
@@ -311,11 +327,11 @@ def _benchmark(repeats: int = 20_000) -> None:
     for name, sample in samples.items():
         for function in (has_pii, find_pii, redact_pii):
             best = float("inf")
-            for _ in range(5):
-                started = time.perf_counter()
+            for _ in range(5):  # best of five, in CPU time: other processes share the machine
+                started = time.process_time()
                 for _ in range(repeats):
                     function(sample)
-                best = min(best, time.perf_counter() - started)
+                best = min(best, time.process_time() - started)
             print(f"{name:>10} {function.__name__:>10}: {best / repeats * 1e6:.2f} us/row")
 
 

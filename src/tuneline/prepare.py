@@ -72,9 +72,8 @@ class PrepareReport:
 def normalize_text(text: str) -> str:
     """NFC, no invisible characters, single spaces, trimmed lines; paragraphs (one blank line
     between them) are kept, longer runs of blank lines shrink to one."""
-    if text.isascii() and "  " not in text and "\t" not in text and "\r" not in text:
-        if "\n" not in text and text == text.strip():  # the common case: nothing to do
-            return text
+    if text.isascii() and text.isprintable() and "  " not in text and text == text.strip():
+        return text  # the common case: printable ASCII, single spaces, trimmed: nothing to do
     text = _INVISIBLE.sub("", unicodedata.normalize("NFC", text))
     lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\r\n", "\n").split("\n")]
     text = "\n".join(lines).strip("\n")

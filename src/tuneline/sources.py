@@ -64,22 +64,27 @@ def _open_text(path: Path, encoding: str | None) -> TextIO:
 
 
 def _check_utf8(path: Path) -> None:
+    """Fail on the first byte that is not UTF-8, naming its offset in the file."""
     decoder = codecs.getincrementaldecoder("utf-8")()
-    offset = 0
+    offset = 0  # bytes of the file handed to the decoder so far
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 22), b""):
+            pending = len(decoder.getstate()[0])  # bytes of a character split across chunks
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError as exc:
-                raise DataError(
-                    f"{path}: not UTF-8 (invalid byte at offset {offset + exc.start}); re-save it "
-                    "as UTF-8 or set prepare.sources.<file>.encoding in params.yaml (e.g. cp1252)"
-                ) from exc
+                raise DataError(_not_utf8(path, offset - pending + exc.start)) from exc
             offset += len(chunk)
-    try:
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 (truncated character at offset {offset})") from exc
+    pending = len(decoder.getstate()[0])
+    if pending:
+        raise DataError(_not_utf8(path, offset - pending, "a character cut off at the end"))
+
+
+def _not_utf8(path: Path, offset: int, what: str = "an invalid byte") -> str:
+    return (
+        f"{path}: not UTF-8 ({what} at byte offset {offset}); re-save it as UTF-8 or set "
+        f"prepare.sources.{path.name}.encoding in params.yaml (e.g. cp1252)"
+    )
 
 
 def _read_csv(path: Path, handle: TextIO) -> Iterator[SourceRow]:

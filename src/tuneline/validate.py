@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from tuneline import pii
 from tuneline.errors import GateFailed
 from tuneline.expectations import ExpectationSpec, ValidationSummary, run_expectations
 from tuneline.params import ValidateParams
-from tuneline import pii
 from tuneline.prepare import read_jsonl
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,10 @@ def build_specs(params: ValidateParams) -> list[ExpectationSpec]:
     return specs
 
 
+def _counted(unexpected: int, observed: str) -> str:
+    return f"{unexpected} rows, {observed}" if unexpected else observed
+
+
 def validate_records(prepared: Path, params: ValidateParams, report_dir: Path) -> ValidationSummary:
     """Run the suite on prepared records; GateFailed names each failed critical check."""
     import pandas as pd
@@ -110,8 +114,11 @@ def validate_records(prepared: Path, params: ValidateParams, report_dir: Path) -
         )
     if not summary.success:
         failed = "; ".join(
-            f"{o.name} ({o.unexpected_count} rows, {o.observed}): {o.reason}"
+            f"{o.name} ({_counted(o.unexpected_count, o.observed)}): {o.reason}"
             for o in summary.failed_critical
         )
-        raise GateFailed(f"data validation failed: {failed}. Report: {summary.report_html}")
+        raise GateFailed(
+            f"data validation failed: {failed}. Report: {summary.report_html}; "
+            "rows removed before validation are counted by reason in reports/prepare.json"
+        )
     return summary

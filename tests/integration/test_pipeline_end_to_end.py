@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 TINY = {  # a few seconds per stage on 2 CPU cores
     "validate": {"min_rows": 100},
     "demo_model": {"vocab_size": 400, "hidden_size": 64, "layers": 1, "heads": 2},
-    "train": {"max_epochs": 2, "batch_size": 16, "max_length": 96},
+    "train": {"max_epochs": 2, "batch_size": 16, "max_length": 192},
     "evaluate": {
         "max_examples": 12,
         "max_new_tokens": 8,
@@ -168,6 +168,7 @@ def test_failed_validation_gate_stops_the_flow_naming_the_check(tmp_path, prefec
     project = _make_project(tmp_path / "project", TINY | {"validate": {"min_rows": 100_000}})
     sample = project / "incoming" / "support.csv"
     _cli(project, "sample-data", str(sample), "--rows", "200")
+    _cli(project, "demo-model", "--rows", "200")  # prepare counts tokens with its tokenizer
 
     with pytest.raises(GateFailed, match="enough_rows"):
         training_flow(project_dir=str(project), sources=[str(sample)], reason="test")
@@ -179,6 +180,7 @@ def test_stage_cli_reports_a_failed_gate_with_its_exit_code(tmp_path):
     project = _make_project(tmp_path / "project", {"validate": {"min_rows": 100_000}})
     sample = project / "incoming" / "support.csv"
     _cli(project, "sample-data", str(sample), "--rows", "100")
+    _cli(project, "demo-model", "--rows", "100")
     _cli(project, "ingest", str(sample))
     _cli(project, "stage", "prepare")
     done = _cli(project, "stage", "validate", check=False)

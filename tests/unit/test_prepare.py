@@ -5,6 +5,7 @@ quoting cases are exactly what a real export would contain.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -16,6 +17,10 @@ from tuneline.prepare import normalize_text, prepare_records
 
 PARAMS = PrepareParams(
     columns=ColumnMap(question="question", answer="answer", category="category"),
+    sources={},
+    conflict_policy="keep-latest",
+    pii_policy="redact",
+    max_bad_row_share=0.5,
     max_question_chars=40,
     max_answer_chars=60,
 )
@@ -33,7 +38,7 @@ def _read(path: Path) -> list[dict]:
 
 def _raw_dir(tmp_path: Path, files: dict[str, bytes | str]) -> Path:
     raw = tmp_path / "raw"
-    raw.mkdir()
+    raw.mkdir(parents=True)
     for name, content in files.items():
         data = content.encode("utf-8") if isinstance(content, str) else content
         (raw / name).write_bytes(data)
@@ -81,7 +86,33 @@ def test_normalize_text_collapses_unicode_spaces(space: str) -> None:
 
 
 def test_normalize_text_keeps_line_breaks_but_trims_lines() -> None:
-    assert normalize_text("first  line  \r\n\n   second\tline ") == "first line\nsecond line"
+    assert normalize_text("first  line  \r\n   second\tline ") == "first line\nsecond line"
+
+
+def test_normalize_text_keeps_one_blank_line_between_paragraphs() -> None:
+    # a blank line separates paragraphs (steps of an answer); the model should learn that layout
+    assert normalize_text("first  line  \r\n\n   second\tline ") == "first line\n\nsecond line"
+
+
+@pytest.mark.parametrize(
+    "gap",
+    ["\n\n\n", "\n\n\n\n\n", "\n  \n\t\n", "\r\n\r\n\r\n", "\n\u00a0\n \n"],
+)
+def test_normalize_text_shrinks_runs_of_blank_lines_to_one(gap: str) -> None:
+    # lines holding only spaces are blank too, so they cannot smuggle in a longer gap
+    assert normalize_text(f"a{gap}b") == "a\n\nb"
+
+
+def test_normalize_text_drops_leading_and_trailing_blank_lines() -> None:
+    assert normalize_text("\n\n  Answer.  \n\n\n") == "Answer."
+
+
+@pytest.mark.parametrize("control", ["\x0b", "\x0c", "\x1c", "\x1f"])
+def test_normalize_text_turns_ascii_control_spaces_into_a_space(control: str) -> None:
+    # vertical tab, form feed and the separators U+001C..1F are whitespace to Python; an ASCII-only
+    # text must be cleaned like the same text with an accent somewhere (which is: "Café b")
+    assert normalize_text(f"Café{control}b") == "Café b"
+    assert normalize_text(f"Open{control}daily") == "Open daily"
 
 
 def test_normalize_text_leaves_cyrillic_unchanged() -> None:
@@ -98,14 +129,15 @@ def test_normalize_text_composes_decomposed_cyrillic() -> None:
 
 CSV_ROWS = (
     "question,answer,category\n"
-    "How do I reset my password?,Use the reset link.,account\n"  # 1 kept
-    "How do I reset my password?,Use the reset link.,account\n"  # 2 exact duplicate
-    "  how do I RESET my   password? ,Call support.,account\n"  # 3 conflicting answer
+    "  how do I RESET my   password? ,Call support.,account\n"  # 1 conflicting, superseded by 3
+    "How do I reset my password?,Use the reset link.,account\n"  # 2 exact duplicate of 3
+    "How do I reset my password?,Use the reset link.,account\n"  # 3 kept: the latest answer
     "Where is my order?,,orders\n"  # 4 empty answer
     'Can I pay later?,"   \t ",billing\n'  # 5 whitespace-only answer
     f"{'Why ' * 20}?,Because.,misc\n"  # 6 question too long
     f"What is the warranty?,{'long ' * 20},misc\n"  # 7 answer too long
     "Who do I mail?,Write to help@ridgeline.example please.,contact\n"  # 8 kept, redacted
+    'do you ship abroad,"Yes, to 30 countries.",ship\n'  # 9 near duplicate of tickets.jsonl:1
 )
 
 JSONL_ROWS = (
@@ -130,12 +162,13 @@ def _quarantined(quarantined: list[dict], source: str, row: int) -> dict:
 @pytest.mark.parametrize(
     ("source", "row", "reason"),
     [
+        ("support.csv", 1, "conflicting_answer"),
         ("support.csv", 2, "exact_duplicate"),
-        ("support.csv", 3, "conflicting_answer"),
         ("support.csv", 4, "empty_answer"),
         ("support.csv", 5, "empty_answer"),
         ("support.csv", 6, "question_too_long"),
         ("support.csv", 7, "answer_too_long"),
+        ("support.csv", 9, "near_duplicate"),
         ("tickets.jsonl", 2, "malformed_record"),
     ],
 )
@@ -153,12 +186,12 @@ def test_bad_row_goes_to_quarantine_with_reason_source_and_row(
 def test_good_rows_are_kept_with_their_origin(prepared) -> None:  # noqa: ANN001
     _, kept, _ = prepared
     assert {(k["source"], k["row"]) for k in kept} == {
-        ("support.csv", 1),
+        ("support.csv", 3),  # the latest of rows 1-3 (same question) wins
         ("support.csv", 8),
-        ("tickets.jsonl", 1),
+        ("tickets.jsonl", 1),  # read after support.csv, so it supersedes support.csv row 9
         ("tickets.jsonl", 3),
     }
-    first = next(k for k in kept if k["source"] == "support.csv" and k["row"] == 1)
+    first = next(k for k in kept if k["source"] == "support.csv" and k["row"] == 3)
     assert first["question"] == "How do I reset my password?"
     assert first["answer"] == "Use the reset link."
     assert first["category"] == "account"
@@ -174,14 +207,14 @@ def test_email_is_redacted(prepared) -> None:  # noqa: ANN001
     mailed = next(k for k in kept if k["source"] == "support.csv" and k["row"] == 8)
     assert mailed["answer"] == "Write to [EMAIL] please."
     assert all("@" not in k["question"] + k["answer"] for k in kept)
-    assert report.redacted_emails == 1
+    assert report.pii_redacted == {"email": 1}
 
 
 def test_report_reconciles_and_counts_by_reason(prepared) -> None:  # noqa: ANN001
     report, kept, quarantined = prepared
-    assert report.rows_read == 11  # 8 CSV records + 3 JSONL lines
+    assert report.rows_read == 12  # 9 CSV records + 3 JSONL lines
     assert report.rows_kept == len(kept) == 4
-    assert report.rows_quarantined == len(quarantined) == 7
+    assert report.rows_quarantined == len(quarantined) == 8
     assert report.rows_read == report.rows_kept + report.rows_quarantined
     assert report.reconciled
     assert report.quarantined_by_reason == {
@@ -190,9 +223,11 @@ def test_report_reconciles_and_counts_by_reason(prepared) -> None:  # noqa: ANN0
         "empty_answer": 2,
         "exact_duplicate": 1,
         "malformed_record": 1,
+        "near_duplicate": 1,
         "question_too_long": 1,
     }
-    assert report.sources == ["support.csv", "tickets.jsonl"]
+    assert report.conflicting_questions == 1
+    assert report.sources == {"support.csv": "columns", "tickets.jsonl": "columns"}
 
 
 def test_report_holds_no_redacted_personal_data(prepared) -> None:  # noqa: ANN001
@@ -221,31 +256,51 @@ def test_numeric_answers_are_kept_alike(tmp_path: Path) -> None:
 
 
 def test_category_column_is_optional(tmp_path: Path) -> None:
-    params = PrepareParams(ColumnMap("question", "answer", ""), 100, 100)
+    params = dataclasses.replace(PARAMS, columns=ColumnMap("question", "answer", ""))
     raw = _raw_dir(tmp_path, {"a.csv": "question,answer\nIs it open?,Yes.\n"})
     _, kept, _ = _run(raw, params)
     assert kept[0]["category"] == ""
+    # and a configured category column the file lacks is no error either
+    _, kept, _ = _run(_raw_dir(tmp_path / "2", {"a.csv": "question,answer\nIs it open?,Yes.\n"}))
+    assert kept[0]["category"] == ""
+
+
+def test_category_is_empty_when_a_record_lacks_the_field(tmp_path: Path) -> None:
+    # the mapping is chosen from the first record; a later JSONL record without `category` has
+    # no category, not the text of some internal sentinel object
+    content = (
+        '{"question": "Is it open?", "answer": "Yes.", "category": "store"}\n'
+        '{"question": "Is it far?", "answer": "No."}\n'
+    )
+    raw = _raw_dir(tmp_path, {"a.jsonl": content})
+    report, kept, _ = _run(raw)
+    assert [(k["row"], k["category"]) for k in kept] == [(1, "store"), (2, "")]
+    assert report.reconciled
 
 
 def test_mapped_columns_are_read_under_other_names(tmp_path: Path) -> None:
-    params = PrepareParams(ColumnMap("instruction", "output", ""), 100, 100)
-    raw = _raw_dir(tmp_path, {"a.jsonl": '{"instruction": "Hi?", "output": "Hello."}\n'})
-    _, kept, _ = _run(raw, params)
+    # `prompt`/`reply` is no shape tuneline recognises: only the configured columns can map it
+    params = dataclasses.replace(PARAMS, columns=ColumnMap("prompt", "reply", ""))
+    raw = _raw_dir(tmp_path, {"a.jsonl": '{"prompt": "Hi?", "reply": "Hello."}\n'})
+    report, kept, _ = _run(raw, params)
     assert (kept[0]["question"], kept[0]["answer"]) == ("Hi?", "Hello.")
+    assert report.sources == {"a.jsonl": "columns"}
 
 
 # --- errors for people -----------------------------------------------------------------------
 
 
-def test_missing_mapped_column_names_file_row_and_columns_found(tmp_path: Path) -> None:
-    raw = _raw_dir(tmp_path, {"export.csv": "instruction,output\nHow?,Like this.\n"})
+def test_unmappable_file_names_file_fields_found_and_the_mapping_to_add(tmp_path: Path) -> None:
+    raw = _raw_dir(tmp_path, {"export.csv": "text,reply\nHow?,Like this.\n"})
     with pytest.raises(DataError) as info:
         _run(raw)
     message = info.value.message
     assert "export.csv" in message
-    assert "row 1" in message
-    assert "instruction" in message and "output" in message  # the columns the file has
-    assert "question" in message  # the column it looked for
+    assert "['reply', 'text']" in message  # the fields the file has
+    assert "question/answer" in message  # what it needs
+    # what to do: the params.yaml block for this very file, with its own field names
+    assert "sources:\n    export.csv:\n      question: text\n      answer: reply" in message
+    assert not (tmp_path / "out").exists()  # nothing half-written
 
 
 def test_non_utf8_file_names_the_byte_offset(tmp_path: Path) -> None:
@@ -256,6 +311,9 @@ def test_non_utf8_file_names_the_byte_offset(tmp_path: Path) -> None:
         _run(raw)
     assert "latin.csv" in info.value.message
     assert f"offset {offset}" in info.value.message
+    assert "encoding" in info.value.message  # what to do: set the file's encoding
+    assert not (tmp_path / "out").exists()
+    assert (raw / "latin.csv").read_bytes() == content  # the source is left as it was
 
 
 def test_empty_raw_dir_is_a_data_error(tmp_path: Path) -> None:
@@ -270,7 +328,7 @@ def test_empty_raw_dir_is_a_data_error(tmp_path: Path) -> None:
 def test_csv_with_bom_and_embedded_newlines_is_read_correctly(tmp_path: Path) -> None:
     content = (
         "\ufeffquestion,answer,category\r\n"
-        '"How do I return\r\nan item?","Step one.\nStep two, then ""done"".",returns\r\n'
+        '"How do I return\r\nan item?","Step one.\r\n\r\nStep two, then ""done"".",returns\r\n'
         "Second question?,Second answer.,misc\r\n"
     )
     raw = _raw_dir(tmp_path, {"bom.csv": content})
@@ -279,6 +337,6 @@ def test_csv_with_bom_and_embedded_newlines_is_read_correctly(tmp_path: Path) ->
     assert report.rows_read == 2  # quoted newlines do not split a record
     first, second = sorted(kept, key=lambda k: k["row"])
     assert first["question"] == "How do I return\nan item?"
-    assert first["answer"] == 'Step one.\nStep two, then "done".'
+    assert first["answer"] == 'Step one.\n\nStep two, then "done".'  # paragraph kept, no \r
     assert first["category"] == "returns"  # the BOM did not become part of the first header
     assert (second["row"], second["question"]) == (2, "Second question?")
