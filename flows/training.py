@@ -40,7 +40,8 @@ def _retry_unless_expected(task, task_run, state) -> bool:  # noqa: ANN001 - Pre
 def ingest(project_dir: str, source: str) -> str:
     from tuneline.ingest import ingest_source
 
-    result = ingest_source(Path(source), Path(project_dir))
+    root = Path(project_dir)
+    result = ingest_source(Path(source), root, load_params(root / "params.yaml").prepare)
     return f"{result.provenance.name} sha256={result.provenance.sha256}"
 
 
