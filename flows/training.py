@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger, task
 from prefect.tasks import exponential_backoff
 
 from tuneline import dvc_tools, layout
-from tuneline.errors import TunelineError
+from tuneline.errors import DataError, TunelineError
 from tuneline.params import load_params
 from tuneline.stages import PIPELINE
 
@@ -91,6 +91,12 @@ def training_flow(
     """Chain every stage; a failed gate stops the flow with the stage's own message."""
     root = str(Path(project_dir).resolve())
     ingested = [ingest(root, source) for source in sources or []]
+    raw = Path(root) / layout.RAW_DIR
+    if not raw.is_dir() or not any(p.is_file() for p in raw.iterdir()):
+        raise DataError(
+            f"{raw}: no source ingested yet; run `tuneline ingest PATH` first, or "
+            "`tuneline run --ingest PATH`"
+        )
     for stage in PIPELINE:
         force = stage.name == "evaluate" and evaluation_is_stale(root)
         reproduce(root, stage.name, force=force)

@@ -202,8 +202,10 @@ def _verify(args: argparse.Namespace) -> int:
 
     report = verify_tracked_data(_root(args))
     if report.checked_files == 0:
-        print("verify: nothing is DVC-tracked yet (no dvc.lock outputs, no .dvc files); "
-              "ingest a source and run the pipeline first")
+        print(
+            "verify: nothing is DVC-tracked yet (no dvc.lock outputs, no .dvc files); "
+            "ingest a source and run the pipeline first"
+        )
         return 0
     for m in report.mismatches:
         actual = m.actual_md5 or "missing"

@@ -53,6 +53,18 @@ def register_candidate(
             project.model_name,
             description="LoRA adapters fine-tuned by tuneline; base model in base_model.json",
         )
+    existing = client.search_model_versions(
+        f"name = '{project.model_name}' and run_id = '{run_id}'"
+    )
+    if existing:  # nothing changed since that run: one run, one version
+        number = str(max(int(v.version) for v in existing))
+        log.info(
+            "run %s is already %s version %s; not registering again",
+            run_id,
+            project.model_name,
+            number,
+        )
+        return number
     run = client.get_run(run_id)
     version = client.create_model_version(
         project.model_name,

@@ -154,11 +154,13 @@ def test_training_flow_registers_a_challenger_that_a_reviewer_promotes(tmp_path,
     watched = monitoring_flow(project_dir=str(project), retrain=False)
     assert watched["drifted"] is True and watched["retrained"] is None
 
-    # A second run after approval compares against the champion on the same questions.
+    # Running again with nothing changed: every stage is skipped and no second version appears.
     result = training_flow(project_dir=str(project), reason="test again")
     evaluation = json.loads((project / "reports/evaluation/evaluation.json").read_text())
-    assert result["version"] == "2"
+    assert result["version"] == "1"
     assert evaluation["champion_version"] is None  # unchanged adapter: the champion itself
+    listing = _cli(project, "review", "list").stdout.splitlines()[1:]  # below the header
+    assert [line.split()[0] for line in listing] == ["1"]
 
 
 def test_failed_validation_gate_stops_the_flow_naming_the_check(tmp_path, prefect_server):
