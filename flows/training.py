@@ -66,10 +66,8 @@ def evaluation_is_stale(project_dir: str) -> bool:
     if not report.is_file():
         return False
     champion = registry.champion_version(load_params(root / "params.yaml").project, root)
-    evaluated = json.loads(report.read_text(encoding="utf-8")).get("champion_version")
-    train_run = json.loads((root / layout.TRAIN_REPORT).read_text(encoding="utf-8"))["run_id"]
-    current = None if champion is None or champion.run_id == train_run else str(champion.version)
-    return evaluated != current
+    seen = json.loads(report.read_text(encoding="utf-8")).get("champion_seen")
+    return seen != (str(champion.version) if champion is not None else None)
 
 
 @task(

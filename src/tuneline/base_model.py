@@ -39,6 +39,13 @@ class BaseModelRef:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
 
+def same_base(recorded: Path, current: BaseModelRef) -> bool:
+    """Was the adapter whose base_model.json is `recorded` trained on these exact base weights?"""
+    if not recorded.is_file():
+        return False
+    return json.loads(recorded.read_text(encoding="utf-8")) == asdict(current)
+
+
 def resolve_base(params: ModelParams, root: Path) -> BaseModelRef:
     """Reference to the configured base; a local base must exist and is hashed file by file."""
     if params.source == "hub":
@@ -131,6 +138,45 @@ def _location(params: ModelParams, root: Path) -> tuple[str, dict[str, Any]]:
     return str(_local_path(params, root)), {}
 
 
+def _pretrain(model: Any, tokenizer: Any, texts: list[str], params: DemoModelParams) -> None:
+    """Next-token training on each text alone (no question/answer pairing), full parameters."""
+    import torch
+
+    from tuneline.prompts import IGNORE_INDEX, PadCollator
+
+    docs = [
+        [
+            tokenizer.bos_token_id,
+            *tokenizer(t, add_special_tokens=False)["input_ids"],
+            tokenizer.eos_token_id,
+        ][: params.max_positions]
+        for t in texts
+    ]
+    collate = PadCollator(tokenizer.pad_token_id)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
+    order = torch.Generator().manual_seed(params.seed)
+    model.train()
+    for epoch in range(params.pretrain_epochs):
+        total = 0.0
+        batches = torch.randperm(len(docs), generator=order).split(32)
+        for batch in batches:
+            examples = [{"input_ids": docs[i], "labels": docs[i]} for i in batch.tolist()]
+            inputs = collate(examples)
+            loss = model(**inputs).loss  # padded positions carry IGNORE_INDEX labels
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            total += float(loss)
+        log.info(
+            "demo base pre-training: epoch %d/%d, loss %.3f",
+            epoch + 1,
+            params.pretrain_epochs,
+            total / len(batches),
+        )
+    assert IGNORE_INDEX == -100  # the label value LlamaForCausalLM's loss skips
+    model.eval()
+
+
 def build_demo_model(corpus: Iterable[str], out_dir: Path, params: DemoModelParams) -> Path:
     """Train a BPE tokenizer on `corpus` and save a random-init tiny Llama beside it."""
     import torch
@@ -145,7 +191,8 @@ def build_demo_model(corpus: Iterable[str], out_dir: Path, params: DemoModelPara
         special_tokens=SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # any byte stays encodable
     )
-    bpe.train_from_iterator(corpus, trainer)
+    corpus_texts = list(corpus)
+    bpe.train_from_iterator(corpus_texts, trainer)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=bpe, bos_token="<|bos|>", eos_token="<|eos|>", pad_token="<|pad|>"
     )
@@ -165,6 +212,8 @@ def build_demo_model(corpus: Iterable[str], out_dir: Path, params: DemoModelPara
     )
     torch.manual_seed(params.seed)
     model = LlamaForCausalLM(config)
+    if params.pretrain_epochs:
+        _pretrain(model, tokenizer, list(corpus_texts), params)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)

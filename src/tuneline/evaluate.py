@@ -45,9 +45,11 @@ class ModelScores:
 class EvaluationReport:
     examples: int
     models: dict[str, ModelScores]  # "base", "candidate", and "champion" when one exists
-    champion_version: str | None
+    champion_version: str | None  # the champion compared in the table, if any
     samples: list[dict[str, str]] = field(default_factory=list)
     table_markdown: str = ""
+    champion_seen: str | None = None  # champion at evaluation time, compared or not
+    champion_note: str | None = None  # why the champion is not in the table
 
 
 def evaluate_models(
@@ -245,6 +247,7 @@ def write_report(report: EvaluationReport, out_dir: Path) -> Path:
         "",
         report.table_markdown,
         "",
+        *([f"Note: {report.champion_note}", ""] if report.champion_note else []),
         "## Sample answers",
         "",
     ]

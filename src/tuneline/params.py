@@ -88,6 +88,7 @@ class DemoModelParams:
     layers: int
     heads: int
     max_positions: int
+    pretrain_epochs: int
     seed: int
 
 

@@ -5,6 +5,7 @@ runs these stages through `dvc repro`, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -180,19 +181,33 @@ def _evaluate(params: Params, root: Path) -> None:
     import mlflow
 
     from tuneline import evaluate, registry, tracking
+    from tuneline.base_model import resolve_base, same_base
 
     run_id = json.loads((root / layout.TRAIN_REPORT).read_text(encoding="utf-8"))["run_id"]
     champion = registry.champion_version(params.project, root)
-    champion_adapter = None
+    champion_adapter, compared, note = None, None, None
     if champion is not None and champion.run_id != run_id:
-        champion_adapter = Path(mlflow.artifacts.download_artifacts(champion.source))
+        downloaded = Path(mlflow.artifacts.download_artifacts(champion.source))
+        if same_base(downloaded / "base_model.json", resolve_base(params.model, root)):
+            champion_adapter, compared = downloaded, str(champion.version)
+        else:  # an adapter on other base weights would score as noise, not as the champion
+            note = (
+                f"champion version {champion.version} was trained on other base weights, "
+                "so it is not compared here; see its own evaluation in its run"
+            )
+            log.warning("evaluate: %s", note)
     report = evaluate.evaluate_models(
         params,
         root,
         root / layout.TEST,
         root / layout.ADAPTER_DIR,
         champion_adapter,
-        str(champion.version) if champion is not None and champion_adapter is not None else None,
+        compared,
+    )
+    report = dataclasses.replace(
+        report,
+        champion_seen=str(champion.version) if champion is not None else None,
+        champion_note=note,
     )
     evaluate.write_report(report, root / layout.EVAL_DIR)
     with tracking.run(params.project, root, run_id=run_id):

@@ -24,7 +24,9 @@ CORPUS = [
     "Can I return a jacket after thirty days?",
     "Returns are accepted within thirty days of delivery.",
 ]
-TINY = DemoModelParams(vocab_size=300, hidden_size=16, layers=1, heads=2, max_positions=64, seed=0)
+TINY = DemoModelParams(
+    vocab_size=300, hidden_size=16, layers=1, heads=2, max_positions=64, pretrain_epochs=0, seed=0
+)
 
 
 @pytest.fixture(scope="module")
