@@ -142,7 +142,7 @@ def _pretrain(model: Any, tokenizer: Any, texts: list[str], params: DemoModelPar
     """Next-token training on each text alone (no question/answer pairing), full parameters."""
     import torch
 
-    from tuneline.prompts import IGNORE_INDEX, PadCollator
+    from tuneline.prompts import PadCollator
 
     docs = [
         [
@@ -162,7 +162,7 @@ def _pretrain(model: Any, tokenizer: Any, texts: list[str], params: DemoModelPar
         for batch in batches:
             examples = [{"input_ids": docs[i], "labels": docs[i]} for i in batch.tolist()]
             inputs = collate(examples)
-            loss = model(**inputs).loss  # padded positions carry IGNORE_INDEX labels
+            loss = model(**inputs).loss  # padded positions carry -100 labels: no loss
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()
@@ -173,7 +173,6 @@ def _pretrain(model: Any, tokenizer: Any, texts: list[str], params: DemoModelPar
             params.pretrain_epochs,
             total / len(batches),
         )
-    assert IGNORE_INDEX == -100  # the label value LlamaForCausalLM's loss skips
     model.eval()
 
 
