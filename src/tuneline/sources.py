@@ -50,11 +50,6 @@ def read_rows(path: Path, fmt: str = "auto", encoding: str | None = None) -> Ite
         yield from reader(path, handle)
 
 
-def count_records(path: Path, fmt: str = "auto", encoding: str | None = None) -> int:
-    """Number of records in a source file (used for provenance)."""
-    return sum(1 for _ in read_rows(path, fmt, encoding))
-
-
 def _open_text(path: Path, encoding: str | None) -> TextIO:
     """UTF-8 (BOM or not) unless `encoding` is given; bad bytes fail naming the byte offset."""
     if encoding is None:
