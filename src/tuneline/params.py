@@ -118,6 +118,19 @@ class EvaluateParams:
 
 
 @dataclass(frozen=True)
+class PromotionParams:
+    """Promotion policy as code: gates evaluated on every candidate, and who may approve."""
+
+    min_metrics: dict[str, float]  # absolute floors on the candidate's test-set metrics
+    max_regression: float  # largest drop allowed vs the champion, per metric (absolute)
+    must_beat_base: bool  # the candidate must score above the base model on every min_metric
+    latency_p95_ms: float  # per-answer latency budget
+    require_human_approval: bool  # false = promote automatically when every gate passes
+    allow_self_approval: bool  # may the identity that started training approve its own model?
+    approval_timeout_s: int  # how long the training flow waits for a decision
+
+
+@dataclass(frozen=True)
 class MonitorParams:
     drift_threshold: float
     retrain_on_drift: bool
@@ -141,6 +154,7 @@ class Params:
     demo_model: DemoModelParams
     train: TrainParams
     evaluate: EvaluateParams
+    promotion: PromotionParams
     monitor: MonitorParams
     schedule: ScheduleParams
 
@@ -264,6 +278,10 @@ def _check_combinations(p: Params, where: str) -> None:
             f"{where}:demo_model.hidden_size: {p.demo_model.hidden_size} with quantization "
             f"'{p.train.quantization}'; bitsandbytes quantises in blocks of 64 input features, "
             "so use a multiple of 64 (64, 128, ...)"
+        )
+    if p.promotion.approval_timeout_s < 1 or p.promotion.latency_p95_ms <= 0:
+        raise ConfigError(
+            f"{where}:promotion: approval_timeout_s and latency_p95_ms must be positive"
         )
     unknown_targets = set(p.evaluate.targets) - {"exact_match", "token_f1", "rouge_l"}
     if unknown_targets:
