@@ -1,21 +1,28 @@
 """Answer-quality metrics: how close generated answers are to the reference answers.
 
 Pure Python on purpose: the evaluation gate and the CLI use these without importing any
-heavy library. Every metric works on normalized text (see `normalize_answer`) so that case,
-punctuation and English articles do not count as differences.
+heavy library. Exact match, token F1 and ROUGE-L work on normalized text (see
+`normalize_answer`) so that case, punctuation and English articles do not count as
+differences. chrF follows sacrebleu's definition on the text as written (see `chrf`), so its
+figures compare with published ones. The paired bootstrap here gives the confidence
+intervals on the differences between two models answering the same questions.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import random
 import unicodedata
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
 
 _ARTICLES = frozenset({"a", "an", "the"})
+# Per-answer metrics in [0, 1], higher is better: the ones gates and bootstrap intervals use.
+QUALITY_METRICS = ("exact_match", "token_f1", "rouge_l", "chrf")
 
 
 def normalize_answer(text: str) -> str:
@@ -83,6 +90,41 @@ def rouge_l(pred: str, ref: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def _char_ngrams(text: str, n: int) -> Counter[str]:
+    return Counter(text[i : i + n] for i in range(len(text) - n + 1))
+
+
+def chrf(pred: str, ref: str, order: int = 6, beta: float = 2.0) -> float:
+    """Sentence chrF in [0, 1]: sacrebleu's default chrF (chrF2, character n-grams 1..6) / 100.
+
+    As sacrebleu with `whitespace=False`: every whitespace character is removed first, so
+    n-grams run across word boundaries ("a b" and "ab" score the same); case and
+    punctuation count. For each order n the character n-gram precision and recall are
+    taken from clipped multiset matches; precision and recall are each averaged over the
+    orders where both texts have n-grams (a 3-character answer is judged on 1..3-grams,
+    not punished for having no 6-grams); the result is their F-beta, beta = 2 weighting
+    recall twice as much as precision. Both empty is 1.0 (as `token_f1`; sacrebleu gives
+    0), only one empty is 0.0. Scores are per answer; the evaluation reports their mean,
+    where sacrebleu's corpus chrF would pool the n-gram counts of all answers first.
+    """
+    hyp, gold = "".join(pred.split()), "".join(ref.split())
+    if not hyp or not gold:
+        return 1.0 if hyp == gold else 0.0
+    precisions, recalls = [], []
+    for n in range(1, order + 1):
+        hyp_grams, ref_grams = _char_ngrams(hyp, n), _char_ngrams(gold, n)
+        if not hyp_grams or not ref_grams:
+            continue  # one text is shorter than n characters: this order is not counted
+        matched = sum((hyp_grams & ref_grams).values())
+        precisions.append(matched / sum(hyp_grams.values()))
+        recalls.append(matched / sum(ref_grams.values()))
+    precision, recall = sum(precisions) / len(precisions), sum(recalls) / len(recalls)
+    if precision + recall == 0:
+        return 0.0
+    factor = beta**2
+    return (1 + factor) * precision * recall / (factor * precision + recall)
+
+
 def percentile(values: list[float], q: float) -> float:
     """The q-th percentile (0-100) with linear interpolation, as numpy's default method."""
     if not values:
@@ -104,28 +146,104 @@ class AnswerScores:
     exact_match: float
     token_f1: float
     rouge_l: float
+    chrf: float
     n: int
 
 
-def score_answers(preds: list[str], refs: list[str]) -> AnswerScores:
-    """Mean exact match, token F1 and ROUGE-L of predictions against their references.
+_SCORERS: dict[str, Callable[[str, str], float]] = {
+    "exact_match": exact_match,
+    "token_f1": token_f1,
+    "rouge_l": rouge_l,
+    "chrf": chrf,
+}
+
+
+def per_answer_scores(preds: list[str], refs: list[str]) -> dict[str, list[float]]:
+    """Each quality metric for each prediction/reference pair, in order (for bootstraps).
 
     Pairs are matched by position, so the two lists must have the same length; an empty
     pair of lists has no mean and is refused too.
     """
     if len(preds) != len(refs):
         raise ValueError(
-            f"score_answers needs one reference per prediction: got {len(preds)} predictions "
+            f"scoring answers needs one reference per prediction: got {len(preds)} predictions "
             f"and {len(refs)} references"
         )
     if not preds:
-        raise ValueError("score_answers needs at least one prediction/reference pair, got none")
+        raise ValueError("scoring answers needs at least one prediction/reference pair, got none")
+    return {name: list(map(score, preds, refs)) for name, score in _SCORERS.items()}
+
+
+def score_answers(preds: list[str], refs: list[str]) -> AnswerScores:
+    """Mean exact match, token F1, ROUGE-L and chrF of predictions against their references."""
+    each = per_answer_scores(preds, refs)
     n = len(preds)
-    scores = AnswerScores(
-        exact_match=sum(map(exact_match, preds, refs)) / n,
-        token_f1=sum(map(token_f1, preds, refs)) / n,
-        rouge_l=sum(map(rouge_l, preds, refs)) / n,
-        n=n,
-    )
+    scores = AnswerScores(**{name: sum(values) / n for name, values in each.items()}, n=n)
     logger.debug("scored %d answers: %s", n, scores)
     return scores
+
+
+def mean(values: Sequence[float]) -> float:
+    """Arithmetic mean; refuses an empty sequence rather than dividing by zero."""
+    if not values:
+        raise ValueError("mean of an empty sequence is undefined: pass at least one value")
+    return sum(values) / len(values)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A statistic on the full sample and its bootstrap percentile interval."""
+
+    estimate: float
+    low: float
+    high: float
+
+    def excludes_zero(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+
+def bootstrap_interval(
+    n: int,
+    statistic: Callable[[list[int]], float],
+    samples: int,
+    seed: int,
+    confidence: float = 0.95,
+) -> Interval:
+    """Percentile bootstrap of `statistic(indices)` over `n` items resampled with replacement.
+
+    `statistic` receives a list of item indices, so a paired comparison applies the same
+    resampled questions to both models. The estimate is the statistic on all items.
+    """
+    if n < 1 or samples < 1:
+        raise ValueError(f"bootstrap needs at least one item and one sample, got {n}, {samples}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    rng = random.Random(seed)
+    everyone = list(range(n))
+    resampled = [statistic(rng.choices(everyone, k=n)) for _ in range(samples)]
+    tail = (1 - confidence) / 2 * 100
+    return Interval(
+        estimate=statistic(everyone),
+        low=percentile(resampled, tail),
+        high=percentile(resampled, 100 - tail),
+    )
+
+
+def paired_difference(
+    before: Sequence[float], after: Sequence[float], samples: int, seed: int
+) -> Interval:
+    """mean(after) - mean(before) over the same questions, with a paired 95 % interval.
+
+    Each resample draws question indices once and uses them for both models, so the
+    interval reflects the difference between the models, not the spread of question
+    difficulty that both share.
+    """
+    if len(before) != len(after):
+        raise ValueError(
+            f"a paired bootstrap needs the same questions for both models: got {len(before)} "
+            f"and {len(after)} scores"
+        )
+    diffs = [b - a for a, b in zip(before, after, strict=True)]
+    return bootstrap_interval(
+        len(diffs), lambda idx: sum(diffs[i] for i in idx) / len(idx), samples, seed
+    )

@@ -1,4 +1,4 @@
-"""Answer-quality metrics against hand-computed values."""
+"""Answer-quality metrics and the paired bootstrap against hand-computed values."""
 
 from __future__ import annotations
 
@@ -6,8 +6,13 @@ import pytest
 
 from tuneline.metrics import (
     AnswerScores,
+    Interval,
+    bootstrap_interval,
+    chrf,
     exact_match,
     normalize_answer,
+    paired_difference,
+    per_answer_scores,
     percentile,
     rouge_l,
     score_answers,
@@ -148,7 +153,11 @@ def test_score_answers_means() -> None:
     refs = ["refund takes 5 days", "reset password settings"]
     scores = score_answers(preds, refs)
     assert scores == AnswerScores(
-        exact_match=0.5, token_f1=1.0, rouge_l=pytest.approx((1.0 + 1 / 3) / 2), n=2
+        exact_match=0.5,
+        token_f1=1.0,
+        rouge_l=pytest.approx((1.0 + 1 / 3) / 2),
+        chrf=pytest.approx((chrf(preds[0], refs[0]) + chrf(preds[1], refs[1])) / 2),
+        n=2,
     )
 
 
@@ -163,3 +172,116 @@ def test_answer_scores_is_frozen() -> None:
     scores = score_answers(["x"], ["x"])
     with pytest.raises(AttributeError):
         scores.n = 3  # type: ignore[misc]
+
+
+# chrF: sacrebleu's default (character 1..6-grams, beta 2, whitespace removed), scaled to 0-1.
+
+
+def test_chrf_hand_computed_short_hypothesis() -> None:
+    # "ab" vs "abc": 1-grams P = 2/2, R = 2/3; 2-grams {ab} vs {ab, bc}: P = 1, R = 1/2;
+    # 3..6-grams: the hypothesis has none, so those orders are not averaged in.
+    # mean P = 1, mean R = 7/12; F2 = 5 * P * R / (4 * P + R) = (35/12) / (55/12) = 7/11
+    assert chrf("ab", "abc") == pytest.approx(7 / 11)
+
+
+def test_chrf_hand_computed_repeated_characters() -> None:
+    # "aaa" vs "a": 1-grams clipped match 1: P = 1/3, R = 1; higher orders absent in the ref.
+    # F2 = 5 * (1/3) * 1 / (4/3 + 1) = 5/7
+    assert chrf("aaa", "a") == pytest.approx(5 / 7)
+
+
+def test_chrf_hand_computed_two_orders_of_mixed_precision() -> None:
+    # "abd" vs "abc": 1-grams a,b match: P = R = 2/3; 2-grams {ab, bd} vs {ab, bc}: P = R = 1/2;
+    # 3-grams {abd} vs {abc}: P = R = 0. mean P = mean R = (2/3 + 1/2 + 0) / 3 = 7/18 = F2
+    assert chrf("abd", "abc") == pytest.approx(7 / 18)
+
+
+def test_chrf_recall_weighs_more_than_precision() -> None:
+    # beta = 2: missing reference characters cost more than extra ones
+    assert chrf("abcdefgh", "abcd") > chrf("ab", "abcd")
+
+
+def test_chrf_matches_sacrebleu_published_example() -> None:
+    # the example in the Hugging Face chrF metric card, computed with sacrebleu: 61.576379378
+    pred = "The relationship between Obama and Netanyahu is not exactly friendly."
+    ref = "The ties between Obama and Netanyahu are not particularly friendly."
+    assert chrf(pred, ref) == pytest.approx(0.61576379378113785, abs=1e-9)
+
+
+def test_chrf_whitespace_is_removed_but_case_and_punctuation_count() -> None:
+    assert chrf("reset  the\tpassword", "resetthe password") == 1.0
+    assert chrf("AB", "ab") == 0.0
+    assert chrf("ab.", "ab") < 1.0
+
+
+def test_chrf_empty_conventions() -> None:
+    assert chrf("", "") == 1.0
+    assert chrf("   ", "") == 1.0
+    assert chrf("", "abc") == 0.0
+    assert chrf("abc", "") == 0.0
+
+
+def test_per_answer_scores_keeps_order_and_every_metric() -> None:
+    each = per_answer_scores(["yes", "no"], ["yes", "maybe"])
+    assert set(each) == {"exact_match", "token_f1", "rouge_l", "chrf"}
+    assert each["exact_match"] == [1.0, 0.0]
+    assert each["chrf"][0] == 1.0
+
+
+# Paired bootstrap
+
+
+def test_bootstrap_clearly_better_model_has_interval_above_zero() -> None:
+    before = [0.1, 0.2, 0.0, 0.3, 0.1, 0.2, 0.15, 0.05] * 5
+    after = [b + 0.4 + 0.05 * (i % 3) for i, b in enumerate(before)]
+    interval = paired_difference(before, after, samples=1000, seed=0)
+    assert interval.estimate == pytest.approx(sum(after) / 40 - sum(before) / 40)
+    assert 0 < interval.low <= interval.estimate <= interval.high
+
+
+def test_bootstrap_identical_models_interval_contains_zero() -> None:
+    scores = [0.0, 1.0, 0.5, 0.25, 0.75] * 8
+    interval = paired_difference(scores, list(scores), samples=500, seed=1)
+    assert interval == Interval(0.0, 0.0, 0.0)
+    assert not interval.excludes_zero()
+
+
+def test_bootstrap_noisy_equal_models_interval_contains_zero() -> None:
+    # same mean, answers swap places: the differences cancel on average
+    a = [1.0, 0.0] * 20
+    b = [0.0, 1.0] * 20
+    interval = paired_difference(a, b, samples=1000, seed=2)
+    assert interval.low < 0 < interval.high
+
+
+def test_bootstrap_is_paired_not_independent() -> None:
+    # the candidate is always exactly 0.05 better, on questions of very different difficulty:
+    # paired resampling sees a constant difference; resampling each model alone would not
+    before = [0.0, 0.9, 0.1, 0.8, 0.2, 0.7] * 5
+    after = [b + 0.05 for b in before]
+    interval = paired_difference(before, after, samples=300, seed=3)
+    assert interval.low == pytest.approx(0.05)
+    assert interval.high == pytest.approx(0.05)
+
+
+def test_bootstrap_fixed_seed_is_reproducible_and_seed_matters() -> None:
+    a = [0.1 * (i % 7) for i in range(30)]
+    b = [0.1 * (i % 5) for i in range(30)]
+    first = paired_difference(a, b, samples=200, seed=7)
+    assert paired_difference(a, b, samples=200, seed=7) == first
+    assert paired_difference(a, b, samples=200, seed=8) != first
+
+
+def test_bootstrap_interval_of_a_custom_statistic() -> None:
+    values = list(range(10))
+    interval = bootstrap_interval(10, lambda idx: max(values[i] for i in idx), 200, seed=0)
+    assert interval.estimate == 9
+    assert interval.high == 9
+    assert 0 <= interval.low <= 9
+
+
+def test_bootstrap_refuses_mismatched_or_empty_input() -> None:
+    with pytest.raises(ValueError, match="same questions"):
+        paired_difference([1.0], [1.0, 2.0], samples=10, seed=0)
+    with pytest.raises(ValueError, match="at least one"):
+        paired_difference([], [], samples=10, seed=0)
