@@ -82,11 +82,42 @@ def register(project_dir: str, reason: str) -> dict:
     return register_from_reports(Path(project_dir), reason)
 
 
+@task
+def promote_by_policy(project_dir: str, version: str) -> dict:
+    """Every gate passed and no human approval is required: promote, recorded as the policy."""
+    from dataclasses import asdict
+
+    from tuneline.approval import promote_by_policy as promote
+
+    root = Path(project_dir)
+    record = promote(load_params(root / "params.yaml"), root, version)
+    return {"status": record.decision, "version": version, "record": asdict(record)}
+
+
+def await_decision(project_dir: str, registered: dict) -> dict:
+    """Promote by policy, wait for a reviewer (review subflow), or say why neither happens."""
+    from flows.promotion import prefect_api_url, review_flow
+
+    version = registered["version"]
+    if registered["status"] != "pending":
+        return {"status": registered["status"], "version": version, "message": "already decided"}
+    if not registered["approval_required"] and registered["gates_passed"] is True:
+        return promote_by_policy(project_dir, version)
+    if prefect_api_url() is None:
+        message = (
+            "no Prefect server (PREFECT_API_URL) that a reviewer could resume this run on: not "
+            f"waiting; version {version} stays pending for `tuneline review approve|reject`"
+        )
+        get_run_logger().info(message)
+        return {"status": "pending", "version": version, "message": message}
+    return review_flow(project_dir, version)
+
+
 @flow(name="tuneline-training", log_prints=True)
 def training_flow(
     project_dir: str = ".", sources: list[str] | None = None, reason: str = "manual"
 ) -> dict:
-    """Chain every stage; a failed gate stops the flow with the stage's own message."""
+    """Chain every stage, register, then wait for the review; a failed gate stops the flow."""
     root = str(Path(project_dir).resolve())
     ingested = [ingest(root, source) for source in sources or []]
     raw = Path(root) / layout.RAW_DIR
@@ -100,4 +131,5 @@ def training_flow(
         reproduce(root, stage.name, force=force)
     dvc_tools.push(Path(root))
     registered = register(root, reason)
-    return registered | {"stages": list(FLOW_STAGES), "ingested": ingested}
+    review = await_decision(root, registered)
+    return registered | {"stages": list(FLOW_STAGES), "ingested": ingested, "review": review}

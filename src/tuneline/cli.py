@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from tuneline.errors import TunelineError
 
@@ -110,13 +111,16 @@ def _run_summary(result: dict) -> str:
         "",
         result["table"],
         "",
-        f"  registered  {result['model_name']} version {result['version']} "
-        "(alias challenger, pending review)",
-        "",
-        "Reviewer, next:",
-        f"  tuneline review show {result['version']}",
-        f'  tuneline review approve {result["version"]} --comment "..."   (or reject)',
+        f"  registered  {result['model_name']} version {result['version']}",
+        f"  review      {result['review']['status']}",
     ]
+    if result["review"]["status"] == "pending":
+        lines += [
+            "",
+            "Reviewer, next:",
+            f"  tuneline review show {result['version']}",
+            f'  tuneline review approve {result["version"]} --comment "..."   (or reject)',
+        ]
     return "\n".join(lines)
 
 
@@ -126,40 +130,179 @@ def _review(args: argparse.Namespace) -> int:
     params, root = _params(args), _root(args)
     if args.action == "list":
         rows = registry.list_versions(params.project, root)
-        print(f"{'version':>7}  {'status':<9} {'aliases':<28} created")
+        print(f"{'version':>7}  {'status':<11} {'gates':<7} {'aliases':<28} created")
         for r in rows:
-            print(f"{r['version']:>7}  {r['status']:<9} {r['aliases'] or '-':<28} {r['created']}")
+            print(
+                f"{r['version']:>7}  {r['status']:<11} {r['gates']:<7} {r['aliases'] or '-':<28} "
+                f"{r['created']}"
+            )
         return 0
     if args.action == "show":
         mv = registry.resolve_version(params.project, root, args.version)
-        print(
-            json.dumps(
-                {
-                    "version": mv.version,
-                    "run_id": mv.run_id,
-                    "source": mv.source,
-                    "tags": dict(sorted(mv.tags.items())),
-                },
-                indent=2,
+        if args.format == "json":
+            shown = {"version": mv.version, "run_id": mv.run_id, "source": mv.source}
+            print(json.dumps(shown | {"tags": dict(sorted(mv.tags.items()))}, indent=2))
+        else:
+            print(_version_summary(mv, registry.aliases(params.project, root)))
+        return 0
+    if args.action == "history":
+        return _history(root, args)
+    return _decide(args, params, root)
+
+
+def _version_summary(mv: Any, aliases: dict[str, str]) -> str:
+    """What a reviewer reads before deciding: status, gates, champion compared, evidence."""
+    tags = mv.tags
+    mine = sorted(a for a, v in aliases.items() if v == str(mv.version))
+    lines = [
+        f"version {mv.version} ({', '.join(mine) or 'no alias'}): {tags.get('review.status')}",
+        f"  run          {mv.run_id} (started by {tags.get('training.started_by', '?')})",
+        f"  compared to  champion {tags.get('evaluation.champion_seen', '?')} "
+        f"(champion now: {aliases.get('champion', 'none')})",
+        f"  validation   success={tags.get('validation.success')} "
+        f"failed={tags.get('validation.failed_checks')}",
+        "  test metrics "
+        + ", ".join(
+            f"{k.removeprefix('test.candidate.')}={v}"
+            for k, v in sorted(tags.items())
+            if k.startswith("test.candidate.")
+        ),
+    ]
+    gates = json.loads(tags.get("gates.json", "[]"))
+    lines.append(f"  gates        {'none recorded' if not gates else ''}")
+    lines += [
+        f"    {'pass' if g['passed'] else 'FAIL'}  {g['name']}: {g.get('detail')}" for g in gates
+    ]
+    for kind in ("html", "markdown"):
+        if f"review.pack.{kind}" in tags:
+            lines.append(f"  pack         {tags[f'review.pack.{kind}']}")
+    if "review.record" in tags:
+        lines.append(
+            f"  decision     {tags['review.status']} by {tags.get('review.reviewer')} "
+            f"({tags.get('review.identity')}, via {tags.get('review.via')}) at "
+            f"{tags.get('review.decided_at')}: {tags.get('review.comment')}"
+        )
+    lines.append("  (all tags: --format json)")
+    return "\n".join(lines)
+
+
+def _decide(args: argparse.Namespace, params: Any, root: Path) -> int:
+    """Record the decision; a review flow run still waiting for it is resumed with the same
+    input; a late decision runs as its own flow run when a Prefect server is configured."""
+    from dataclasses import replace
+
+    from flows import promotion as review_flows
+    from tuneline import approval, registry
+
+    request = approval.DecisionRequest(
+        version=str(registry.resolve_version(params.project, root, args.version).version),
+        approve=args.action == "approve",
+        comment=args.comment,
+        reviewer=approval.reviewer_identity(params.project, args.reviewer),
+        via="cli",
+        override_reason=getattr(args, "override", None) or "",
+    )
+    approval.check(params, root, request)  # refusals come here, before anything runs
+    waiting = review_flows.waiting_review_run(params.project, root, request.version)
+    if waiting is not None:
+        record = approval.decide(params, root, replace(request, flow_run_id=waiting))
+        resumed = review_flows.resume_review(waiting, request)
+        note = f"resumed the waiting review flow run {waiting}" if resumed else ""
+    elif review_flows.prefect_api_url() is not None:
+        record = approval.DecisionRecord(
+            **review_flows.promotion_flow(
+                str(root),
+                request.version,
+                request.approve,
+                request.comment,
+                request.reviewer.name,
+                request.reviewer.source,
+                request.override_reason,
             )
         )
-        return 0
-    record = registry.decide(
-        params.project, root, args.version, args.action == "approve", args.comment, args.reviewer
-    )
+        note = "recorded by the tuneline-promotion flow run"
+    else:
+        record = approval.decide(params, root, request)
+        note = ""
+    _print_decision(record, note)
+    return 0
+
+
+def _print_decision(record: Any, note: str) -> None:
     print(
         f"version {record.version} {record.decision} by {record.reviewer} "
         f"({record.identity}) at {record.decided_at}"
+        + (f"; override: {record.override_reason}" if record.override else "")
     )
-    if record.decision == "approved":
+    if record.decision in ("approved", "rolled-back"):
+        previous = record.previous_champion
         print(
-            f"champion -> version {record.version}"
-            + (
-                f" (previous-champion -> {record.previous_champion})"
-                if record.previous_champion
-                else ""
-            )
+            f"champion -> version {record.champion_after}"
+            + (f" (previous-champion -> {previous})" if previous else "")
         )
+    if note:
+        print(note)
+
+
+def _history(root: Path, args: argparse.Namespace) -> int:
+    from tuneline import approval
+
+    entries, broken = approval.read_history(root)
+    if args.at:
+        found = approval.champion_at(entries, approval.parse_when(args.at))
+        if found is None:
+            print(f"no champion at {args.at}")
+            return 0
+        approved, change = found["approved"] or {}, found["changed_by"]
+        print(
+            f"champion at {args.at}: version {found['champion']}, approved by "
+            f"{approved.get('reviewer', '?')} ({approved.get('identity', '?')}) at "
+            f"{approved.get('decided_at', '?')}: {approved.get('comment', '')}"
+        )
+        if change["decision"] == "rolled-back":
+            print(
+                f"  (restored by {change['reviewer']}'s rollback of version {change['version']} "
+                f"at {change['decided_at']}: {change['comment']})"
+            )
+    else:
+        print(f"{'decided at':<26}{'version':>7}  {'decision':<12}{'champion':>9}  by")
+        for e in entries:
+            print(
+                f"{e['decided_at']:<26}{e['version']:>7}  {e['decision']:<12}"
+                f"{e['champion_after'] or '-':>9}  {e['reviewer']} ({e['identity']}, {e['via']})"
+                f": {e['comment']}"
+            )
+    if broken:
+        print(f"WARNING: history lines {broken} do not follow the line before (edited)")
+        return 3
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from tuneline import approval
+
+    params, root = _params(args), _root(args)
+    who = approval.reviewer_identity(params.project, args.reviewer)
+    record = approval.rollback(params, root, args.comment, who)
+    print(
+        f"version {record.version} rolled back by {record.reviewer} ({record.identity}) at "
+        f"{record.decided_at}"
+    )
+    previous = record.previous_champion
+    print(
+        f"champion -> version {record.champion_after}"
+        + (f" (previous-champion -> {previous})" if previous else "")
+    )
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from tuneline.predict import load_model
+
+    model = load_model(args.ref, _root(args))
+    result = model.answer(args.question, args.max_new_tokens)
+    print(result.answer)
+    print(f"({result.model_uri}, {result.latency_s:.2f} s)", file=sys.stderr)
     return 0
 
 
@@ -275,12 +418,36 @@ def _parser() -> argparse.ArgumentParser:
     rsub.add_parser("list", help="all versions with status and aliases")
     show = rsub.add_parser("show", help="one version's evidence and tags")
     show.add_argument("version", help="number or alias (challenger, champion)")
+    show.add_argument("--format", choices=["text", "json"], default="text")
     for action in ("approve", "reject"):
         d = rsub.add_parser(action, help=f"{action} a pending version (recorded)")
         d.add_argument("version")
         d.add_argument("--comment", required=True)
-        d.add_argument("--reviewer", help="your name (default: the OS user; self-declared)")
+        d.add_argument(
+            "--reviewer",
+            help="your name (default: the OS user; recorded as self-declared unless the MLflow "
+            "server authenticates you)",
+        )
+        if action == "approve":
+            d.add_argument(
+                "--override",
+                metavar="REASON",
+                help="approve although a gate failed, saying why (recorded)",
+            )
+    history = rsub.add_parser("history", help="every decision; --at DATE: who was champion")
+    history.add_argument("--at", help="a date (2026-03-31) or ISO time, UTC")
     p.set_defaults(handler=_review)
+
+    p = sub.add_parser("rollback", help="champion back to previous-champion (recorded)")
+    p.add_argument("--comment", required=True)
+    p.add_argument("--reviewer", help="your name (as for review approve)")
+    p.set_defaults(handler=_rollback)
+
+    p = sub.add_parser("predict", help="answer a question with a registered version")
+    p.add_argument("question")
+    p.add_argument("--ref", default="champion", help="alias or version number")
+    p.add_argument("--max-new-tokens", type=int, help="default: evaluate.max_new_tokens")
+    p.set_defaults(handler=_predict)
 
     p = sub.add_parser("drift", help="compare new questions with the training questions")
     p.add_argument("current", help="CSV/JSONL/JSON of new questions")

@@ -47,7 +47,14 @@ def trace(project: ProjectParams, root: Path, ref: str) -> dict[str, Any]:
         "validation": _artifact_json(
             run.info.run_id, f"reports/{layout.VALIDATION_JSON.name}", summary=True
         ),
+        "gates": {
+            "passed": tags.get("gates.passed"),
+            "results": json.loads(tags.get("gates.json", "[]")),
+        },
+        "evidence_sha256": json.loads(tags.get("evidence.sha256", "{}")),
+        "adapter_sha256": tags.get("adapter.sha256"),
         "approval": json.loads(tags["review.record"]) if "review.record" in tags else None,
+        "rollback": json.loads(tags["review.rollback"]) if "review.rollback" in tags else None,
     }
 
 
@@ -109,6 +116,9 @@ def format_text(chain: dict[str, Any]) -> str:
     lines.append(f"  base   {base.get('source')} {base.get('base')} rev={base.get('revision')}")
     v = chain["validation"]
     lines.append(f"  checks validation success={v.get('success')} failed={v.get('failed_checks')}")
+    failed = [g["name"] for g in chain["gates"]["results"] if not g.get("passed")]
+    lines.append(f"  gates  passed={chain['gates']['passed']} failed={failed or 'none'}")
+    lines.append(f"  adapter sha256 {chain['adapter_sha256']}")
     a = chain["approval"]
     lines.append(
         "  review "
@@ -119,4 +129,14 @@ def format_text(chain: dict[str, Any]) -> str:
             else "no decision yet"
         )
     )
+    if a and a.get("override"):
+        lines.append(f"         gate override: {a['override_reason']}")
+    if a and "champion_seen" in a:
+        lines.append(f"         evaluated against champion {a['champion_seen'] or 'none'}")
+    r = chain["rollback"]
+    if r:
+        lines.append(
+            f"  rolled back by {r['reviewer']} ({r['identity']}) at {r['decided_at']}: "
+            f"{r['comment']} (champion -> {r['champion_after']})"
+        )
     return "\n".join(lines)

@@ -1,35 +1,22 @@
-"""The MLflow model registry: register a candidate as `challenger`, record the reviewer's decision,
-and move `champion` only on approval. Versions hold the adapter and a reference to the base model
-(no pickle); tags tie each version to its code, data and checks.
+"""The MLflow model registry: register a candidate as `challenger`, read versions and aliases,
+and write tags and aliases for `tuneline.approval`, which alone decides when `champion` moves.
+Versions hold the adapter and a reference to the base model (no pickle); tags tie each version
+to its code, data, checks and decision.
 """
 
 from __future__ import annotations
 
-import getpass
-import json
 import logging
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tuneline import layout, tracking
+from tuneline import tracking
 from tuneline.errors import RegistryError
 from tuneline.params import ProjectParams
 
 log = logging.getLogger(__name__)
 CHALLENGER, CHAMPION, PREVIOUS = "challenger", "champion", "previous-champion"
-
-
-@dataclass(frozen=True)
-class Decision:
-    version: str
-    decision: str  # approved | rejected
-    reviewer: str
-    identity: str  # how the reviewer is known: self-declared (no tracking-server auth)
-    decided_at: str  # UTC ISO 8601
-    comment: str
-    previous_champion: str | None
 
 
 def _client(project: ProjectParams, root: Path) -> Any:
@@ -57,13 +44,18 @@ def register_candidate(
         f"name = '{project.model_name}' and run_id = '{run_id}'"
     )
     if existing:  # nothing changed since that run: one run, one version
-        number = str(max(int(v.version) for v in existing))
+        latest = max(existing, key=lambda v: int(v.version))
+        number = str(latest.version)
         log.info(
             "run %s is already %s version %s; not registering again",
             run_id,
             project.model_name,
             number,
         )
+        if latest.tags.get("review.status") == "pending":
+            # Re-evaluated (e.g. the champion changed): the reviewer must see the new evidence.
+            set_tags(project, root, number, tags)
+            client.set_registered_model_alias(project.model_name, CHALLENGER, number)
         return number
     run = client.get_run(run_id)
     version = client.create_model_version(
@@ -102,59 +94,32 @@ def champion_version(project: ProjectParams, root: Path) -> Any | None:
         return None
 
 
-def decide(
-    project: ProjectParams,
-    root: Path,
-    version: str,
-    approve: bool,
-    comment: str,
-    reviewer: str | None = None,
-) -> Decision:
-    """Record an approval or rejection on the version; approval makes it champion."""
-    if not comment.strip():
-        raise RegistryError("a decision needs a --comment saying why")
+def set_tags(project: ProjectParams, root: Path, version: str, tags: dict[str, str]) -> None:
+    """Write `tags` on one version (existing keys are overwritten)."""
     client = _client(project, root)
-    mv = resolve_version(project, root, version)
-    status = mv.tags.get("review.status")
-    if status != "pending":
-        raise RegistryError(
-            f"version {mv.version} is '{status}', not pending review; nothing to decide"
-        )
-    current = champion_version(project, root)
-    record = Decision(
-        version=str(mv.version),
-        decision="approved" if approve else "rejected",
-        reviewer=reviewer or getpass.getuser(),
-        identity="self-declared",
-        decided_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        comment=comment.strip(),
-        previous_champion=str(current.version) if current is not None else None,
-    )
-    for key, value in {
-        "review.status": record.decision,
-        "review.reviewer": record.reviewer,
-        "review.identity": record.identity,
-        "review.decided_at": record.decided_at,
-        "review.comment": record.comment,
-        "review.record": json.dumps(asdict(record)),
-    }.items():
-        client.set_model_version_tag(project.model_name, mv.version, key, value)
-    if approve:
-        if current is not None:
-            client.set_registered_model_alias(project.model_name, PREVIOUS, current.version)
-        client.set_registered_model_alias(project.model_name, CHAMPION, mv.version)
-    if client.get_registered_model(project.model_name).aliases.get(CHALLENGER) == mv.version:
-        client.delete_registered_model_alias(project.model_name, CHALLENGER)
-    _append_history(root, record)
-    return record
+    for key, value in tags.items():
+        client.set_model_version_tag(project.model_name, version, key, value)
 
 
-def _append_history(root: Path, record: Decision) -> None:
-    """Append-only log of every decision, beside the MLflow store."""
-    path = root / layout.REVIEW_HISTORY
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(asdict(record)) + "\n")
+def aliases(project: ProjectParams, root: Path) -> dict[str, str]:
+    """alias -> version number, read fresh from the store (search results carry no aliases)."""
+    client = _client(project, root)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        found = client.get_registered_model(project.model_name).aliases
+    except MlflowException:
+        return {}
+    return {alias: str(number) for alias, number in found.items()}
+
+
+def set_alias(project: ProjectParams, root: Path, alias: str, version: str | None) -> None:
+    """Point `alias` at `version`, or remove it when `version` is None."""
+    client = _client(project, root)
+    if version is not None:
+        client.set_registered_model_alias(project.model_name, alias, version)
+    elif alias in aliases(project, root):
+        client.delete_registered_model_alias(project.model_name, alias)
 
 
 def list_versions(project: ProjectParams, root: Path) -> list[dict[str, str]]:
@@ -174,6 +139,7 @@ def list_versions(project: ProjectParams, root: Path) -> list[dict[str, str]]:
         {
             "version": str(v.version),
             "status": v.tags.get("review.status", "-"),
+            "gates": {"true": "passed", "false": "FAILED"}.get(v.tags.get("gates.passed", ""), "-"),
             "aliases": ",".join(sorted(by_version.get(str(v.version), []))),
             "run_id": v.run_id,
             "created": _ms_to_iso(v.creation_timestamp),
@@ -184,3 +150,10 @@ def list_versions(project: ProjectParams, root: Path) -> list[dict[str, str]]:
 
 def _ms_to_iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds")
+
+
+def download_adapter(source: str) -> Path:
+    """A local folder holding a version's adapter files (its `source` artifact URI)."""
+    import mlflow
+
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=source))

@@ -31,6 +31,7 @@ TINY = {  # a few seconds per stage on 2 CPU cores
         "latency_examples": 2,
         "samples_to_show": 3,
     },
+    "promotion": {"approval_timeout_s": 2},  # the flow's wait for a reviewer ends, still pending
 }
 
 
@@ -122,6 +123,8 @@ def test_training_flow_registers_a_challenger_that_a_reviewer_promotes(tmp_path,
         "read the samples",
         "--reviewer",
         "test-reviewer",
+        "--override",  # a 2-epoch tiny model stays under the quality floors: gates fail
+        "tiny test model",
     )
     assert "champion -> version 1" in approved.stdout
     listing = _cli(project, "review", "list").stdout
