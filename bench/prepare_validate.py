@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
+import os
 import resource
 import sys
 import tempfile
@@ -38,6 +39,12 @@ def write_rows(path: Path, rows: int) -> None:
             )
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU of this process, all threads: wall time alone misleads on shared cores."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -54,28 +61,31 @@ def main() -> None:
             f"generated {args.rows:,} rows ({size_mb:.0f} MB CSV) in "
             f"{time.perf_counter() - start:.1f} s"
         )
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), _cpu_seconds()
         report = prepare_records(
             root / "raw", params.prepare, root / "qa.jsonl", root / "quarantine.jsonl"
         )
-        prepared = time.perf_counter() - start
-        start = time.perf_counter()
+        prepared, prepare_cpu = time.perf_counter() - start, _cpu_seconds() - cpu_start
+        start, cpu_start = time.perf_counter(), _cpu_seconds()
         summary = validate_records(root / "qa.jsonl", params.validate, root / "validation")
-        validated = time.perf_counter() - start
+        validated, validate_cpu = time.perf_counter() - start, _cpu_seconds() - cpu_start
     total = prepared + validated
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"prepare   {prepared:6.1f} s  {args.rows / prepared:10,.0f} rows/s  "
-        f"(kept {report.rows_kept:,}, quarantined {report.rows_quarantined:,})"
+        f"(kept {report.rows_kept:,}, quarantined {report.rows_quarantined:,}; "
+        f"{prepare_cpu:.1f} s CPU)"
     )
     print(
         f"validate  {validated:6.1f} s  {args.rows / validated:10,.0f} rows/s  "
-        f"(success={summary.success}, {len(summary.outcomes)} checks)"
+        f"(success={summary.success}, {len(summary.outcomes)} checks; {validate_cpu:.1f} s CPU, "
+        "GX import included)"
     )
     print(
         f"total     {total:6.1f} s  {args.rows / total:10,.0f} rows/s  "
         f"peak memory {peak_mb:,.0f} MB"
     )
+    print(f"load average now: {os.getloadavg()[0]:.1f} (2 cores shared: compare CPU seconds)")
     print(
         "note: the token-length check is off here (no tokenizer); it tokenises only rows whose "
         "UTF-8 bytes exceed train.max_length",

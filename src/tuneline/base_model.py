@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -89,35 +90,53 @@ def quantization_config(quantization: Quantization, compute_dtype: Any) -> Any:
     return None
 
 
-def compute_dtype() -> Any:
-    """bf16 on GPUs that support it, fp32 otherwise (CPU matmuls in bf16 are slow and lossy)."""
+def compute_dtype(choice: str = "auto") -> Any:
+    """`model.compute_dtype`; auto = bf16 on GPUs that support it, fp32 otherwise (CPU matmuls
+    in bf16 are slow and lossy, and fp16 overflows without loss scaling)."""
     import torch
 
+    if choice != "auto":
+        return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[choice]
     if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return torch.float32
 
 
-def device_map() -> str:
+def device_map() -> str | dict[str, int]:
+    """Where the weights go: under DDP (`accelerate launch`, WORLD_SIZE > 1) each process holds a
+    whole copy on its own GPU; otherwise "auto" spreads one copy over the visible GPUs."""
     import torch
 
-    return "auto" if torch.cuda.is_available() else "cpu"
+    if not torch.cuda.is_available():
+        return "cpu"
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return {"": int(os.environ.get("LOCAL_RANK", "0"))}
+    return "auto"
 
 
 def load_tokenizer(params: ModelParams, root: Path) -> Any:
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(*_location(params, root), trust_remote_code=False)
+    name, kwargs = _location(params, root)
+    tokenizer = AutoTokenizer.from_pretrained(name, **kwargs, **_remote_code(params))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+def load_base_config(params: ModelParams, root: Path) -> Any:
+    """The base's architecture (config.json only): enough to estimate memory before loading."""
+    from transformers import AutoConfig
+
+    name, kwargs = _location(params, root)
+    return AutoConfig.from_pretrained(name, **kwargs, **_remote_code(params))
 
 
 def load_base_model(params: ModelParams, root: Path, quantization: Quantization) -> Any:
     """The base causal LM, quantised as asked; the same code path for hub ids and local dirs."""
     from transformers import AutoModelForCausalLM
 
-    dtype = compute_dtype()
+    dtype = compute_dtype(params.compute_dtype)
     name, kwargs = _location(params, root)
     model = AutoModelForCausalLM.from_pretrained(
         name,
@@ -125,10 +144,19 @@ def load_base_model(params: ModelParams, root: Path, quantization: Quantization)
         quantization_config=quantization_config(quantization, dtype),
         dtype=dtype,
         device_map=device_map(),
-        trust_remote_code=False,
+        **_remote_code(params),
     )
     log.info("loaded base %s (%s, %s)", params.base, quantization, dtype)
     return model
+
+
+def _remote_code(params: ModelParams) -> dict[str, bool]:
+    """trust_remote_code as configured; when on, say so, since it runs the model's own Python."""
+    if params.trust_remote_code:
+        log.warning(
+            "model.trust_remote_code is on: running Python code shipped with %s", params.base
+        )
+    return {"trust_remote_code": params.trust_remote_code}
 
 
 def _location(params: ModelParams, root: Path) -> tuple[str, dict[str, Any]]:

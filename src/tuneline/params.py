@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -79,6 +79,12 @@ class ModelParams:
     base: str
     revision: str | None
     system_prompt: str
+    trust_remote_code: bool  # runs Python shipped with the model: off unless asked, then logged
+    compute_dtype: Literal["auto", "bf16", "fp16", "fp32"]  # auto: bf16 on GPUs that have it
+
+
+Batching = Literal["packed", "padded"]
+Optimizer = Literal["adamw_torch", "adamw_torch_fused", "adamw_8bit", "paged_adamw_8bit"]
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,27 @@ class TrainParams:
     batch_size: int
     max_length: int
     seed: int
+    batching: Batching  # packed: examples share a row, no padding; padded: pad to the longest
+    gradient_accumulation_steps: int
+    gradient_checkpointing: bool
+    optimizer: Optimizer
+    eval_steps: int  # 0 = evaluate at the end of each epoch
+    checkpoint_steps: int  # optimiser steps between resumable checkpoints
+    tracking_wait_s: int  # how long the end of training waits for an unreachable MLflow
+
+
+@dataclass(frozen=True)
+class JudgeParams:
+    """An optional LLM judge behind an OpenAI-compatible API: candidate vs champion, pairwise."""
+
+    enabled: bool
+    base_url: str  # e.g. http://localhost:8000/v1; POST {base_url}/chat/completions
+    model: str
+    api_key_env: str  # NAME of the environment variable holding the key, never the key
+    timeout_s: float  # per request
+    max_retries: int  # after the first attempt, with exponential backoff
+    backoff_s: float  # first retry delay; doubles on each retry
+    max_questions: int  # judge calls cost money: at most this many test questions
 
 
 @dataclass(frozen=True)
@@ -114,7 +141,10 @@ class EvaluateParams:
     batch_size: int
     latency_examples: int
     samples_to_show: int
-    targets: dict[str, float] = field(default_factory=dict)
+    regressions_to_show: int
+    bootstrap_samples: int
+    seed: int
+    judge: JudgeParams
 
 
 @dataclass(frozen=True)
@@ -283,9 +313,82 @@ def _check_combinations(p: Params, where: str) -> None:
         raise ConfigError(
             f"{where}:promotion: approval_timeout_s and latency_p95_ms must be positive"
         )
-    unknown_targets = set(p.evaluate.targets) - {"exact_match", "token_f1", "rouge_l"}
-    if unknown_targets:
+    _check_evaluate(p.evaluate, where)
+    _check_promotion_gates(p.promotion, where)
+    _check_train(p.train, where)
+
+
+_GATED_METRICS = ("exact_match", "token_f1", "rouge_l", "chrf")  # tuneline.metrics.QUALITY_METRICS
+
+
+def _check_evaluate(e: EvaluateParams, where: str) -> None:
+    """Counts that must be positive, and a judge that can actually be called when enabled."""
+    # latency_examples >= 1: the latency gate must never pass on a latency nobody measured
+    for name in (
+        "max_examples",
+        "max_new_tokens",
+        "batch_size",
+        "latency_examples",
+        "bootstrap_samples",
+    ):
+        if getattr(e, name) < 1:
+            raise ConfigError(f"{where}:evaluate.{name}: must be at least 1")
+    for name in ("samples_to_show", "regressions_to_show"):
+        if getattr(e, name) < 0:
+            raise ConfigError(f"{where}:evaluate.{name}: must be 0 or more")
+    judge = e.judge
+    if judge.api_key_env.startswith(("sk-", "Bearer ")) or " " in judge.api_key_env.strip():
         raise ConfigError(
-            f"{where}:evaluate.targets: unknown metric(s) {sorted(unknown_targets)}; "
-            "use exact_match, token_f1, rouge_l"
+            f"{where}:evaluate.judge.api_key_env: give the NAME of an environment variable "
+            "(e.g. JUDGE_API_KEY), never the key itself; keys do not belong in params.yaml"
         )
+    if judge.timeout_s <= 0 or judge.max_retries < 0 or judge.backoff_s < 0:
+        raise ConfigError(
+            f"{where}:evaluate.judge: timeout_s must be positive, max_retries and backoff_s "
+            "0 or more"
+        )
+    if judge.enabled and not (judge.base_url.startswith(("http://", "https://")) and judge.model):
+        raise ConfigError(
+            f"{where}:evaluate.judge: enabled needs base_url (http(s)://host/v1) and model; "
+            "or set enabled: false"
+        )
+    if judge.enabled and judge.max_questions < 1:
+        raise ConfigError(f"{where}:evaluate.judge.max_questions: must be at least 1")
+
+
+def _check_promotion_gates(g: PromotionParams, where: str) -> None:
+    """Gate thresholds only on metrics the evaluation computes, in their 0-1 range."""
+    unknown = sorted(set(g.min_metrics) - set(_GATED_METRICS))
+    if unknown:
+        raise ConfigError(
+            f"{where}:promotion.min_metrics: unknown metric(s) {unknown}; use "
+            f"{', '.join(_GATED_METRICS)} (latency has its own key, latency_p95_ms)"
+        )
+    for name, floor in g.min_metrics.items():
+        if not 0 <= floor <= 1:
+            raise ConfigError(
+                f"{where}:promotion.min_metrics.{name}: {floor} is outside 0-1; these metrics "
+                "are shares, e.g. 0.15"
+            )
+    if not 0 <= g.max_regression <= 1:
+        raise ConfigError(f"{where}:promotion.max_regression: must be between 0 and 1")
+
+
+def _check_train(t: TrainParams, where: str) -> None:
+    """Training knobs whose wrong values would only fail deep inside the Trainer."""
+    for name in ("lora_r", "lora_alpha", "batch_size", "gradient_accumulation_steps"):
+        if getattr(t, name) < 1:
+            raise ConfigError(f"{where}:train.{name}: must be at least 1")
+    for name in ("checkpoint_steps", "early_stopping_patience"):
+        if getattr(t, name) < 1:
+            raise ConfigError(f"{where}:train.{name}: must be at least 1")
+    if t.eval_steps < 0 or t.tracking_wait_s < 0:
+        raise ConfigError(
+            f"{where}:train: eval_steps (0 = each epoch) and tracking_wait_s must be 0 or more"
+        )
+    if not 0 <= t.lora_dropout < 1:
+        raise ConfigError(f"{where}:train.lora_dropout: {t.lora_dropout}; use 0 to 0.5")
+    if t.max_length < 8:
+        raise ConfigError(f"{where}:train.max_length: {t.max_length} tokens; use at least 8")
+    if t.learning_rate <= 0:
+        raise ConfigError(f"{where}:train.learning_rate: must be positive")

@@ -18,6 +18,7 @@ import string
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 PII_KINDS: tuple[str, ...] = ("email", "phone", "card", "iban", "api_key")
 
@@ -312,6 +313,42 @@ def redact_pii(text: str) -> tuple[str, Counter[str]]:
         pieces.append(text[position:])
         text = "".join(pieces)
     return text, counts
+
+
+# A superset of the detectors above, as one RE2 pattern (pyarrow.compute runs it over a whole
+# column in C): a text that does not match cannot hold a hit, so `candidate_mask` lets a caller
+# run `has_pii` on the few texts that do. Each branch is something every hit of one detector
+# contains. Cards and phones: 7+ digits with only separators between them (cards hold 13+,
+# phones 7+). IBAN: its country code and check digits. E-mail: "@". Prefixed secrets: their
+# prefix. Assigned secrets: a secret name before a ":" or "=", spelled with every character
+# Python's re.IGNORECASE matches (the Kelvin sign for "k", the long s for "s"; a test checks
+# that list against every code point).
+_CASE_VARIANTS = {"k": "kK\\x{212A}", "s": "sS\\x{17F}"}
+
+
+def _any_case(word: str) -> str:
+    """`word` as RE2 character classes matching what `(?i)word` matches in Python's re."""
+    return "".join(f"[{_CASE_VARIANTS.get(c, c + c.upper())}]" for c in word)
+
+
+_SECRET_NAME_WORDS = ("key", "secret", "token", "passw")  # every _SECRET_NAME holds one
+PII_CANDIDATE_RE2 = "|".join(
+    (
+        r"[0-9](?:[ ().+\-]*[0-9]){6}",
+        r"[A-Z]{2}[0-9]{2}",
+        "@",
+        r"sk-|AKIA|gh[pousr]_|github_pat_|xox[abposr]-|AIza|eyJ",
+        "(?:" + "|".join(_any_case(word) for word in _SECRET_NAME_WORDS) + r")(?s:.)*[:=]",
+    )
+)
+
+
+def candidate_mask(texts: Any) -> Any:
+    """For a pyarrow string array: a numpy bool array, True where the text could hold personal
+    data or a secret. False is a proof (no detector can fire); True asks for `has_pii`."""
+    import pyarrow.compute as pc
+
+    return pc.match_substring_regex(texts, PII_CANDIDATE_RE2).to_numpy(zero_copy_only=False)
 
 
 def _benchmark(repeats: int = 20_000) -> None:

@@ -19,13 +19,16 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from tuneline import pii
 from tuneline.errors import DataError
 from tuneline.mapping import FieldMap, choose_field_map, extract_pair, is_artefact
 from tuneline.params import PrepareParams
 from tuneline.sources import SourceRow, read_rows
+
+if TYPE_CHECKING:
+    from tuneline.prepare_columnar import ColumnsOutcome
 
 log = logging.getLogger(__name__)
 
@@ -110,28 +113,34 @@ def prepare_records(
     order: list[str] | None = None,
     formats: dict[str, str] | None = None,
 ) -> PrepareReport:
-    """Read every file in `raw_dir` (in `order`, oldest first), write kept and quarantined JSONL."""
+    """Read every file in `raw_dir` (in `order`, oldest first), write kept and quarantined JSONL.
+
+    Large CSV exports take the columnar path (prepare_columnar), which makes the same decisions
+    on whole columns; every other source takes the row path below. Outputs are identical.
+    """
+    from tuneline import prepare_columnar
+
     files = _source_files(raw_dir, order)
-    cleaner = _RowCleaner(params, fits_context, formats or {})
-    for path in files:
-        cleaner.read_file(path)
-    kept, conflicts = _resolve_groups(cleaner.candidates, params, cleaner.quarantine)
-    _write_jsonl(out_path, [c.record._asdict() for c in kept])
-    _write_jsonl(quarantine_path, cleaner.quarantined)
-    answers = Counter(c.record.answer for c in kept)
+    sources = prepare_columnar.read_sources(files, params, formats or {})
+    if sources is not None:
+        outcome = prepare_columnar.prepare_columns(sources, params, fits_context, out_path)
+    else:
+        outcome = _prepare_rows(files, params, fits_context, formats or {}, out_path)
+    _write_jsonl(quarantine_path, outcome.quarantined)
+    kept = outcome.rows_kept
     report = PrepareReport(
-        rows_read=cleaner.rows_read,
-        rows_kept=len(kept),
-        rows_quarantined=len(cleaner.quarantined),
+        rows_read=outcome.rows_read,
+        rows_kept=kept,
+        rows_quarantined=len(outcome.quarantined),
         quarantined_by_reason=dict(
-            sorted(Counter(q["reason"] for q in cleaner.quarantined).items())
+            sorted(Counter(q["reason"] for q in outcome.quarantined).items())
         ),
-        pii_redacted=dict(sorted(cleaner.redacted.items())),
-        conflicting_questions=conflicts,
-        sources=cleaner.shapes,
-        distinct_answers=len(answers),
-        top_answer_share=answers.most_common(1)[0][1] / len(kept) if kept else 0.0,
-        notes=_notes(len(kept), answers),
+        pii_redacted=dict(sorted(outcome.redacted.items())),
+        conflicting_questions=outcome.conflicts,
+        sources=outcome.shapes,
+        distinct_answers=outcome.distinct_answers,
+        top_answer_share=outcome.top_answer_count / kept if kept else 0.0,
+        notes=_notes(kept, outcome.distinct_answers),
     )
     if not report.reconciled:  # a bug, not bad data: never let rows vanish silently
         raise AssertionError(f"prepare lost rows: {report}")
@@ -143,6 +152,34 @@ def prepare_records(
         report.quarantined_by_reason,
     )
     return report
+
+
+def _prepare_rows(
+    files: list[Path],
+    params: PrepareParams,
+    fits_context: ContextCheck | None,
+    formats: dict[str, str],
+    out_path: Path,
+) -> ColumnsOutcome:
+    """Both passes one row at a time: any format, encoding or mapping."""
+    from tuneline.prepare_columnar import ColumnsOutcome
+
+    cleaner = _RowCleaner(params, fits_context, formats)
+    for path in files:
+        cleaner.read_file(path)
+    kept, conflicts = _resolve_groups(cleaner.candidates, params, cleaner.quarantine)
+    _write_jsonl(out_path, [c.record._asdict() for c in kept])
+    answers = Counter(c.record.answer for c in kept)
+    return ColumnsOutcome(
+        rows_read=cleaner.rows_read,
+        rows_kept=len(kept),
+        quarantined=cleaner.quarantined,
+        redacted=cleaner.redacted,
+        conflicts=conflicts,
+        shapes=cleaner.shapes,
+        distinct_answers=len(answers),
+        top_answer_count=answers.most_common(1)[0][1] if kept else 0,
+    )
 
 
 def _source_files(raw_dir: Path, order: list[str] | None) -> list[Path]:
@@ -297,12 +334,12 @@ def _loser_reason(loser: _Candidate, winner: _Candidate) -> str:
     return "exact_duplicate" if same else "near_duplicate"
 
 
-def _notes(kept: int, answers: Counter[str]) -> list[str]:
+def _notes(kept: int, distinct_answers: int) -> list[str]:
     """Warnings a reviewer should read: e.g. one canned answer repeated across many questions."""
     notes = []
-    if kept and len(answers) / kept < 0.1:
+    if kept and distinct_answers / kept < 0.1:
         notes.append(
-            f"templated answers: only {len(answers)} distinct answers for {kept} questions; "
+            f"templated answers: only {distinct_answers} distinct answers for {kept} questions; "
             "the model will learn canned replies, not the content of each question"
         )
     return notes

@@ -5,7 +5,6 @@ runs these stages through `dvc repro`, so the two cannot drift apart.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -43,6 +42,7 @@ PIPELINE: tuple[StageSpec, ...] = (
             str(layout.RAW_DIR),
             str(layout.SOURCES_MANIFEST),
             _src("prepare"),
+            _src("prepare_columnar"),
             _src("sources"),
             _src("mapping"),
             _src("pii"),
@@ -79,6 +79,9 @@ PIPELINE: tuple[StageSpec, ...] = (
             _src("train"),
             _src("prompts"),
             _src("base_model"),
+            _src("packing"),
+            _src("checkpoints"),
+            _src("memory"),
         ),
         ("model", "train"),
         (str(layout.ADAPTER_DIR),),
@@ -89,11 +92,26 @@ PIPELINE: tuple[StageSpec, ...] = (
         (
             str(layout.TEST),
             str(layout.ADAPTER_DIR),
+            str(layout.PREPARE_REPORT),  # data-quality summary in the reviewer pack
+            str(layout.VALIDATION_DIR),
             _src("evaluate"),
             _src("metrics"),
             _src("prompts"),
+            _src("gates"),
+            _src("judge"),
+            _src("reviewer_pack"),
         ),
-        ("model", "train.quantization", "train.max_length", "evaluate"),
+        (
+            "model",
+            "train.quantization",
+            "train.max_length",
+            "evaluate",
+            "promotion.min_metrics",
+            "promotion.max_regression",
+            "promotion.must_beat_base",
+            "promotion.latency_p95_ms",
+            "promotion.require_human_approval",
+        ),
         (str(layout.EVAL_DIR),),
     ),
 )
@@ -203,15 +221,34 @@ def _evaluate(params: Params, root: Path) -> None:
         root / layout.ADAPTER_DIR,
         champion_adapter,
         compared,
-    )
-    report = dataclasses.replace(
-        report,
         champion_seen=str(champion.version) if champion is not None else None,
         champion_note=note,
     )
-    evaluate.write_report(report, root / layout.EVAL_DIR)
+    evaluate.write_report(report, root / layout.EVAL_DIR, root)
     with tracking.run(params.project, root, run_id=run_id):
         for name, scores in report.models.items():
             mlflow.log_metrics({f"test.{name}.{k}": v for k, v in asdict(scores).items()})
+        for comparison, by_metric in report.differences.items():
+            mlflow.log_metrics(
+                {
+                    f"test.{comparison}.{metric}.{bound}": value
+                    for metric, interval in by_metric.items()
+                    for bound, value in interval.items()
+                }
+            )
+        if report.judge.get("win_rate") is not None:
+            mlflow.log_metric(
+                f"test.judge.win_rate_vs_{report.judge['opponent']}", report.judge["win_rate"]
+            )
+        mlflow.set_tags(
+            {f"gate.{g['name']}": "passed" if g["passed"] else "failed" for g in report.gates}
+            | {
+                "gates.passed": str(report.gates_passed).lower(),
+                "judge.status": report.judge["status"],
+            }
+        )
         mlflow.log_artifacts(str(root / layout.EVAL_DIR), "reports/evaluation")
+    failed = [g["name"] for g in report.gates if not g["passed"]]
+    if failed:  # recorded for the reviewer and the registry; promotion decides, not this stage
+        log.warning("evaluate: promotion gate(s) failed: %s", ", ".join(failed))
     log.info("evaluate:\n%s", report.table_markdown)

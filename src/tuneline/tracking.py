@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from tuneline.params import ProjectParams
+
+log = logging.getLogger(__name__)
+
+
+class Interrupted(SystemExit):
+    """Leaves a `run` context after SIGTERM/SIGINT: the run ends KILLED, the process exits 128+n."""
 
 
 def tracking_uri(project: ProjectParams, root: Path) -> str:
@@ -50,29 +59,187 @@ def run(
 
     experiment_id = configure(project, root)
     active = mlflow.start_run(run_id=run_id, experiment_id=experiment_id, **kwargs)
+    if run_id is None:  # who started it: the reviewer may not be the same identity
+        name, source = user_identity(project)
+        mlflow.set_tags({"tuneline.started_by": name, "tuneline.started_by_identity": source})
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_sigterm(signum: int, frame: Any) -> None:
-        mlflow.end_run(status="KILLED")
-        raise SystemExit(128 + signum)
+        raise Interrupted(128 + signum)
 
     in_main_thread = _is_main_thread()
     if in_main_thread:
         signal.signal(signal.SIGTERM, on_sigterm)
     try:
         yield active
-    except KeyboardInterrupt:
-        mlflow.end_run(status="KILLED")
+    except (KeyboardInterrupt, Interrupted):
+        _end_run("KILLED")
         raise
     except BaseException:
-        if mlflow.active_run() is not None:
-            mlflow.end_run(status="FAILED")
+        _end_run("FAILED")
         raise
     else:
         mlflow.end_run(status="FINISHED")
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+def user_identity(project: ProjectParams) -> tuple[str, str]:
+    """(name, how it is known): the MLflow login where the tracking server has basic auth,
+    else the OS user, which nobody verified."""
+    import getpass
+
+    username = os.environ.get("MLFLOW_TRACKING_USERNAME", "").strip()
+    if project.tracking_uri.startswith(("http://", "https://")) and username:
+        return username, "mlflow-auth"
+    return getpass.getuser(), "self-declared"
+
+
+def run_exists(project: ProjectParams, root: Path, run_id: str) -> bool:
+    """Does the tracking store hold `run_id` (a resumed training continues its own run)?"""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        MlflowClient(tracking_uri=tracking_uri(project, root)).get_run(run_id)
+    except MlflowException:
+        return False
+    return True
+
+
+def _end_run(status: str) -> None:
+    """End the active run with `status` while an error is already on its way up.
+
+    When the tracking server itself is what failed, ending the run fails too: that is logged
+    (the server will show the run RUNNING until someone ends it) and the original error is kept.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    if mlflow.active_run() is None:
+        return
+    try:
+        with quick_requests():
+            mlflow.end_run(status=status)
+    except (MlflowException, OSError) as exc:
+        log.warning("could not mark the MLflow run %s (server unreachable?): %s", status, exc)
+
+
+@contextlib.contextmanager
+def quick_requests(timeout_s: int = 5) -> Iterator[None]:
+    """MLflow HTTP calls that fail in seconds instead of retrying for minutes (7 retries, backoff).
+
+    Used where an unreachable server must not stall the caller: metric delivery during training
+    and ending a run after an error.
+    """
+    saved = {
+        k: os.environ.get(k)
+        for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")
+    }
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(timeout_s)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class MetricBuffer:
+    """Metrics of one run, written to a local JSONL file first and sent to MLflow when it answers.
+
+    Training must not stop or lose its curve because the tracking server is down for a while:
+    every `log` appends to `path` (so even a crash keeps the rows), then tries to deliver what is
+    pending. After a failed attempt, the next one waits `retry_s` seconds, so an outage costs one
+    quick failed request per `retry_s`, not one per step. Rows are sent in order, in batches.
+    """
+
+    def __init__(self, tracking_uri: str, run_id: str, path: Path, retry_s: float = 30.0) -> None:
+        self.tracking_uri, self.run_id, self.path, self.retry_s = (
+            tracking_uri,
+            run_id,
+            path,
+            retry_s,
+        )
+        self._next_try = 0.0
+        self._warned = False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._pending: list[dict[str, Any]] = _read_rows(path)  # left by an earlier process
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def log(self, metrics: dict[str, float], step: int) -> None:
+        """Keep `metrics` at `step` on disk, then deliver everything pending if MLflow answers."""
+        now_ms = int(time.time() * 1000)
+        rows = [
+            {"key": k, "value": float(v), "step": step, "ts": now_ms} for k, v in metrics.items()
+        ]
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(row) + "\n" for row in rows)
+        self._pending += rows
+        self.flush()
+
+    def flush(self, force: bool = False) -> bool:
+        """Send pending rows; True when none is left. Unless `force`, respects the retry pause."""
+        if not self._pending:
+            return True
+        if not force and time.monotonic() < self._next_try:
+            return False
+        from mlflow.entities import Metric
+        from mlflow.exceptions import MlflowException
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=self.tracking_uri)
+        try:
+            with quick_requests():
+                for start in range(0, len(self._pending), 1000):  # MLflow's batch limit
+                    chunk = self._pending[start : start + 1000]
+                    metrics = [Metric(r["key"], r["value"], r["ts"], r["step"]) for r in chunk]
+                    client.log_batch(self.run_id, metrics=metrics, synchronous=True)
+        except (MlflowException, OSError) as exc:
+            self._next_try = time.monotonic() + self.retry_s
+            if not self._warned:
+                log.warning(
+                    "MLflow unreachable (%s); training goes on, metrics kept in %s and sent "
+                    "when it answers again",
+                    str(exc).splitlines()[0][:200],
+                    self.path,
+                )
+                self._warned = True
+            return False
+        if self._warned:
+            log.info("MLflow answers again: %d pending metric rows delivered", len(self._pending))
+        self._pending, self._warned = [], False
+        self.path.write_text("", encoding="utf-8")
+        return True
+
+    def flush_within(self, wait_s: float) -> bool:
+        """Keep trying for up to `wait_s` seconds (the end of training); True when all sent."""
+        deadline = time.monotonic() + wait_s
+        while not self.flush(force=True):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
+        return True
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    """Pending metric rows from a buffer file; a torn last line (a crash mid-write) is skipped."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            log.warning("%s: skipped a torn line left by a crash: %r", path, line[:80])
+    return rows
 
 
 def _is_main_thread() -> bool:
