@@ -306,6 +306,15 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _merge(args: argparse.Namespace) -> int:
+    from tuneline.merge import merge_adapter
+
+    root = _root(args)
+    out = merge_adapter(_params(args), root, root / args.adapter, root / args.out, args.dtype)
+    print(f"merged model ({args.dtype}) written to {out}")
+    return 0
+
+
 def _drift(args: argparse.Namespace) -> int:
     from tuneline.monitor import check_drift
 
@@ -448,6 +457,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ref", default="champion", help="alias or version number")
     p.add_argument("--max-new-tokens", type=int, help="default: evaluate.max_new_tokens")
     p.set_defaults(handler=_predict)
+
+    p = sub.add_parser("merge", help="fold the adapter into a bf16/fp32 copy of the base")
+    p.add_argument("--adapter", default="models/adapter", help="adapter folder")
+    p.add_argument("--out", default="models/merged", help="where the merged model goes")
+    p.add_argument("--dtype", default="bf16", choices=["bf16", "fp32"])
+    p.set_defaults(handler=_merge)
 
     p = sub.add_parser("drift", help="compare new questions with the training questions")
     p.add_argument("current", help="CSV/JSONL/JSON of new questions")

@@ -27,7 +27,6 @@ from tuneline.layout import find_project_root
 from tuneline.params import ModelParams, Params, load_params
 
 log = logging.getLogger(__name__)
-TRAFFIC_LOG = Path("data/traffic/predictions.jsonl")  # one JSON line per answer
 
 
 @dataclass(frozen=True)
@@ -128,7 +127,7 @@ def load_model(
         tokenizer,
         base.system_prompt,
         params.evaluate.max_new_tokens,
-        root / TRAFFIC_LOG if record_traffic else None,
+        root / params.schedule.traffic_path if record_traffic else None,
     )
 
 

@@ -153,7 +153,10 @@ def test_training_flow_registers_a_challenger_that_a_reviewer_promotes(tmp_path,
     from flows.monitoring import monitoring_flow
 
     (project / "data/traffic").mkdir(parents=True)
-    (project / "data/traffic/latest.csv").write_text(odd.read_text().replace("text", "question", 1))
+    log_lines = odd.read_text().splitlines()[1:]  # the production log `tuneline predict` writes
+    (project / "data/traffic/predictions.jsonl").write_text(
+        "".join(json.dumps({"question": q, "answer": "-"}) + "\n" for q in log_lines)
+    )
     watched = monitoring_flow(project_dir=str(project), retrain=False)
     assert watched["drifted"] is True and watched["retrained"] is None
 

@@ -41,7 +41,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_champion_answers_with_the_training_prompt_and_logs_the_traffic(project: Path) -> None:
     from tuneline.monitor import read_questions
-    from tuneline.predict import TRAFFIC_LOG, load_model
+    from tuneline.predict import load_model
 
     model = load_model("champion", project)
     answer = model.answer("  Where is my order?  ", max_new_tokens=4)
@@ -50,10 +50,11 @@ def test_champion_answers_with_the_training_prompt_and_logs_the_traffic(project:
     assert model.system_prompt == trained  # from the run's params.yaml, not today's
     assert answer.model_uri == "models:/tuneline-support/1" and answer.new_tokens <= 4
     assert answer.question == "Where is my order?" and answer.latency_s > 0
-    (line,) = (project / TRAFFIC_LOG).read_text().splitlines()
+    traffic_log = project / "data/traffic/predictions.jsonl"  # schedule.traffic_path
+    (line,) = traffic_log.read_text().splitlines()
     logged = json.loads(line)
     assert logged["answer"] == answer.answer and logged["time"].endswith("+00:00")
-    assert read_questions(project / TRAFFIC_LOG, "question") == ["Where is my order?"]
+    assert read_questions(traffic_log, "question") == ["Where is my order?"]
 
 
 def test_answer_is_the_greedy_continuation_of_build_prompt(project: Path) -> None:
