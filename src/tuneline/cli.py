@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no weight-loading bars in logs
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per Prefect API call otherwise
+    # library deprecation notices (transformers v6 renames) are for us, not for operators
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
     try:
         return int(args.handler(args) or 0)
     except TunelineError as exc:
@@ -108,6 +113,7 @@ def _run_summary(result: dict) -> str:
         f"  stages      {' -> '.join(result['stages'])}",
         f"  prepared    {result['prepare']}",
         f"  evaluation  {result['evaluation_report']}",
+        f"  gates       {'all passed' if result.get('gates_passed') else 'NOT all passed'}",
         "",
         result["table"],
         "",
@@ -115,11 +121,14 @@ def _run_summary(result: dict) -> str:
         f"  review      {result['review']['status']}",
     ]
     if result["review"]["status"] == "pending":
+        pack = result.get("reviewer_pack", {}).get("html", result["evaluation_report"])
         lines += [
             "",
             "Reviewer, next:",
+            f"  open {pack}   (metrics, gates, answers side by side)",
             f"  tuneline review show {result['version']}",
-            f'  tuneline review approve {result["version"]} --comment "..."   (or reject)',
+            f'  tuneline review approve {result["version"]} --comment "..." --reviewer NAME'
+            "   (or reject)",
         ]
     return "\n".join(lines)
 
