@@ -12,9 +12,13 @@ Column checks other than `not_null` skip missing values (GX counts them apart), 
 from __future__ import annotations
 
 import html
+import importlib
 import json
 import logging
 import re
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -204,10 +208,49 @@ def _validate_with_gx(
     validation = context.validation_definitions.add(
         gx.ValidationDefinition(name=suite_name, data=batch_definition, suite=suite)
     )
-    result = validation.run(batch_parameters={"dataframe": df}, result_format="SUMMARY")
+    with _no_batch_fingerprint():
+        result = validation.run(batch_parameters={"dataframe": df}, result_format="SUMMARY")
     by_name = _results_by_spec_name(result.results)
     outcomes = tuple(_to_outcome(spec, by_name[spec.name]) for spec in specs)
     return outcomes, gx.__version__
+
+
+def import_gx_in_background() -> Future[Any]:
+    """Start importing great_expectations (seconds of Python) on another thread, so it runs
+    while the caller reads the data with pyarrow, whose kernels release the GIL. A later
+    `import great_expectations` waits for this one (the import lock) and, had it failed,
+    raises the error again itself.
+
+    The libraries both sides use are imported here first, on the calling thread: two threads
+    importing modules of one package at once can meet its circular imports half-initialised."""
+    import numpy  # noqa: F401
+    import pandas  # noqa: F401
+    import pyarrow.compute  # noqa: F401
+    import pyarrow.json  # noqa: F401
+    import pyarrow.pandas_compat  # noqa: F401
+
+    _quiet_gx_logging()
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gx-import")
+    future = pool.submit(importlib.import_module, "great_expectations")
+    pool.shutdown(wait=False)  # its thread ends when the import does
+    return future
+
+
+@contextmanager
+def _no_batch_fingerprint() -> Iterator[None]:
+    """Skip the fingerprint GX 1.x takes of every in-memory frame under 1 GB (pandas hashes of
+    each row, then MD5): it only goes into a batch marker that an ephemeral context never
+    stores and we never read, and costs 1-2 s per million rows. GX gates it on a module
+    constant; this lowers it for the duration of our run (tests/unit/test_expectations.py
+    checks the constant still exists)."""
+    from great_expectations.execution_engine import pandas_execution_engine as engine
+
+    saved = engine.HASH_THRESHOLD
+    engine.HASH_THRESHOLD = 0  # memory_usage() is never < 0: no frame is hashed
+    try:
+        yield
+    finally:
+        engine.HASH_THRESHOLD = saved
 
 
 def _results_by_spec_name(gx_results: list[Any]) -> dict[str, Any]:

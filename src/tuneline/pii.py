@@ -319,10 +319,11 @@ def redact_pii(text: str) -> tuple[str, Counter[str]]:
 # column in C): a text that does not match cannot hold a hit, so `candidate_mask` lets a caller
 # run `has_pii` on the few texts that do. Each branch is something every hit of one detector
 # contains. Cards and phones: 7+ digits with only separators between them (cards hold 13+,
-# phones 7+). IBAN: its country code and check digits. E-mail: "@". Prefixed secrets: their
-# prefix. Assigned secrets: a secret name before a ":" or "=", spelled with every character
-# Python's re.IGNORECASE matches (the Kelvin sign for "k", the long s for "s"; a test checks
-# that list against every code point).
+# phones 7+). IBAN: country code, check digits and the two groups of four that _IBAN needs at
+# least (so discount codes such as "SPRING25" are not candidates). E-mail: "@". Prefixed
+# secrets: their prefix. Assigned secrets: a secret name before a ":" or "=", spelled with
+# every character Python's re.IGNORECASE matches (the Kelvin sign for "k", the long s for
+# "s"; a test checks that list against every code point).
 _CASE_VARIANTS = {"k": "kK\\x{212A}", "s": "sS\\x{17F}"}
 
 
@@ -335,7 +336,7 @@ _SECRET_NAME_WORDS = ("key", "secret", "token", "passw")  # every _SECRET_NAME h
 PII_CANDIDATE_RE2 = "|".join(
     (
         r"[0-9](?:[ ().+\-]*[0-9]){6}",
-        r"[A-Z]{2}[0-9]{2}",
+        r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2}",
         "@",
         r"sk-|AKIA|gh[pousr]_|github_pat_|xox[abposr]-|AIza|eyJ",
         "(?:" + "|".join(_any_case(word) for word in _SECRET_NAME_WORDS) + r")(?s:.)*[:=]",

@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING
 
 from tuneline import pii
 from tuneline.errors import GateFailed
-from tuneline.expectations import ExpectationSpec, ValidationSummary, run_expectations
+from tuneline.expectations import (
+    ExpectationSpec,
+    ValidationSummary,
+    import_gx_in_background,
+    run_expectations,
+)
 from tuneline.params import ValidateParams
 from tuneline.prepare import read_jsonl
 
@@ -106,14 +111,18 @@ def _counted(unexpected: int, observed: str) -> str:
 
 def validate_records(prepared: Path, params: ValidateParams, report_dir: Path) -> ValidationSummary:
     """Run the suite on prepared records; GateFailed names each failed critical check."""
-    frame, table = _read_prepared(prepared)
+    gx_ready = import_gx_in_background()
+    table = _read_prepared_with_arrow(prepared)  # pyarrow, GIL released: overlaps the import
+    candidates = None if table is None else _pii_candidates(table)  # RE2 scans, likewise
+    gx_ready.result()  # what follows runs Python: sharing the GIL with the import slows both
+    frame = _frame(prepared, table)
     if table is None:
         frame["has_personal_data"] = [
             pii.has_pii(q) or pii.has_pii(a)
             for q, a in zip(frame["question"], frame["answer"], strict=True)
         ]
     else:  # has_pii only where the vectorised superset test says a hit is possible
-        frame["has_personal_data"] = _personal_data_flags(table)
+        frame["has_personal_data"] = _personal_data_flags(table, candidates)
     summary = run_expectations(frame, build_specs(params), report_dir)
     for outcome in summary.failed_warning:
         log.warning(
@@ -137,12 +146,17 @@ _COLUMNS = ["id", "question", "answer", "category"]
 def _read_prepared(path: Path) -> tuple[pd.DataFrame, pa.Table | None]:
     """The records as the frame GX checks, and the pyarrow table they came from when pyarrow
     could read them exactly as `read_jsonl` + pandas would (else None: the Python reader ran)."""
+    table = _read_prepared_with_arrow(path)
+    return _frame(path, table), table
+
+
+def _frame(path: Path, table: pa.Table | None) -> pd.DataFrame:
+    """The frame GX checks: `table` as pandas, or the file read by `read_jsonl` without one."""
     import pandas as pd
 
-    table = _read_prepared_with_arrow(path)
     if table is None:
-        return pd.DataFrame(read_jsonl(path), columns=_COLUMNS), None
-    return table.to_pandas(), table
+        return pd.DataFrame(read_jsonl(path), columns=_COLUMNS)
+    return table.to_pandas()
 
 
 def _read_prepared_with_arrow(path: Path) -> pa.Table | None:
@@ -151,7 +165,6 @@ def _read_prepared_with_arrow(path: Path) -> pa.Table | None:
     control character, no byte-order mark) and the four columns present as strings in every
     record (pyarrow refuses duplicate keys, other types and bad escapes, so those go to
     Python too, which gives its own messages)."""
-    import numpy as np
     import pyarrow as pa
     import pyarrow.json as pj
 
@@ -160,9 +173,9 @@ def _read_prepared_with_arrow(path: Path) -> pa.Table | None:
     data = path.read_bytes()
     if not data or data.startswith(b"\xef\xbb\xbf"):
         return None
-    raw = np.frombuffer(data, dtype=np.uint8)
-    lines = data.count(b"\n") + (not data.endswith(b"\n"))
-    if np.count_nonzero(raw < 0x20) != data.count(b"\n"):
+    line_breaks = data.count(b"\n")
+    lines = line_breaks + (not data.endswith(b"\n"))
+    if _control_bytes(data) != line_breaks:
         return None  # a carriage return, tab or other control byte
     schema = pa.schema([(name, pa.large_string()) for name in _COLUMNS])
     options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
@@ -175,17 +188,46 @@ def _read_prepared_with_arrow(path: Path) -> pa.Table | None:
     return table
 
 
-def _personal_data_flags(table: pa.Table) -> np.ndarray:
-    """has_pii(question) or has_pii(answer) per record; Python runs only on candidates."""
+_SCAN_BYTES = 1 << 22  # bytes compared at a time: a small temporary stays in the CPU cache
+
+
+def _control_bytes(data: bytes) -> int:
+    """How many bytes of `data` are below 0x20 (line breaks included)."""
     import numpy as np
 
-    flags = np.zeros(table.num_rows, dtype=bool)
-    maybe = np.flatnonzero(
-        pii.candidate_mask(table.column("question")) | pii.candidate_mask(table.column("answer"))
+    raw = np.frombuffer(data, dtype=np.uint8)
+    return sum(
+        int(np.count_nonzero(raw[start : start + _SCAN_BYTES] < 0x20))
+        for start in range(0, len(raw), _SCAN_BYTES)
     )
+
+
+def _pii_candidates(table: pa.Table) -> np.ndarray:
+    """Positions of the records whose question or answer could hold personal data (the two
+    RE2 scans run at once: pyarrow releases the GIL)."""
+    import numpy as np
+
+    from tuneline.prepare_columnar import concurrently
+
+    in_question, in_answer = concurrently(
+        lambda: pii.candidate_mask(table.column("question")),
+        lambda: pii.candidate_mask(table.column("answer")),
+    )
+    return np.flatnonzero(in_question | in_answer)
+
+
+def _personal_data_flags(table: pa.Table, candidates: np.ndarray | None = None) -> np.ndarray:
+    """has_pii(question) or has_pii(answer) per record; Python runs only on `candidates`
+    (`_pii_candidates(table)` when not given)."""
+    import numpy as np
+
+    from tuneline.prepare_columnar import rows_of
+
+    flags = np.zeros(table.num_rows, dtype=bool)
+    maybe = _pii_candidates(table) if candidates is None else candidates
     if len(maybe):
-        questions = table.column("question").take(maybe).to_pylist()
-        answers = table.column("answer").take(maybe).to_pylist()
+        questions = rows_of(table.column("question"), maybe).to_pylist()
+        answers = rows_of(table.column("answer"), maybe).to_pylist()
         flags[maybe] = [
             pii.has_pii(q) or pii.has_pii(a) for q, a in zip(questions, answers, strict=True)
         ]

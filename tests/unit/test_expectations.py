@@ -14,6 +14,7 @@ from tuneline.expectations import (
     ExpectationSpec,
     ValidationSummary,
     _gx_error_message,
+    import_gx_in_background,
     run_expectations,
 )
 
@@ -213,3 +214,28 @@ def test_gx_error_message_reads_both_shapes_gx_returns() -> None:
     assert _gx_error_message({}) is None
     failed = {"metric-id": {"raised_exception": True, "exception_message": "bad column type"}}
     assert _gx_error_message(failed) == "bad column type"
+
+
+def test_batch_fingerprint_is_skipped_for_our_run_only(tmp_path: Path, monkeypatch) -> None:
+    """GX gates its whole-frame fingerprint on HASH_THRESHOLD: it must still exist (else the
+    fingerprint, seconds per million rows, silently comes back) and be restored afterwards."""
+    from great_expectations.execution_engine import pandas_execution_engine as engine
+
+    before = engine.HASH_THRESHOLD
+    hashed: list[int] = []
+    original = engine.hash_pandas_dataframe
+    monkeypatch.setattr(
+        engine, "hash_pandas_dataframe", lambda df: hashed.append(1) or original(df)
+    )
+    summary = run_expectations(
+        pd.DataFrame({"question": ["q1", "q2"]}), [_spec("q", "not_null", "question")], tmp_path
+    )
+    assert summary.success
+    assert hashed == []
+    assert engine.HASH_THRESHOLD == before
+
+
+def test_gx_import_in_background_yields_the_module() -> None:
+    import great_expectations
+
+    assert import_gx_in_background().result(timeout=120) is great_expectations

@@ -148,6 +148,18 @@ def test_columnar_and_row_paths_write_identical_files(
     assert columnar == rows
 
 
+def test_records_written_in_many_slices_are_the_same(tmp_path: Path, monkeypatch) -> None:
+    """write_records joins and writes the lines a slice of rows at a time."""
+    (tmp_path / "raw").mkdir()
+    _write_csv(tmp_path / "raw" / "a.csv", _random_rows(random.Random(10), 120))
+    monkeypatch.setattr(prepare_columnar, "_WRITE_ROWS", 7)
+    columnar = _run(tmp_path / "raw", tmp_path / "columnar", PARAMS)
+    monkeypatch.setattr(prepare_columnar, "read_sources", lambda *args: None)
+    rows = _run(tmp_path / "raw", tmp_path / "rows", PARAMS)
+    assert columnar == rows
+    assert len(columnar[1].splitlines()) > 3 * 7
+
+
 def test_context_check_sees_the_same_rows(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "raw").mkdir()
     _write_csv(tmp_path / "raw" / "a.csv", _random_rows(random.Random(9), 200))
@@ -219,12 +231,22 @@ def test_pii_candidate_mask_never_misses_a_hit() -> None:
         "AKIA" + "A" * 16,
         "AIza" + "a" * 35,
         "eyJhbGciOi.eyJzdWIi.sig",
+        "GB82WEST12345698765432",
+        "pay to DE89 3704 0044 0532 0130 00 today",
+        "NL91ABNA0417164300",
     ]
     mask = pii.candidate_mask(pa.array(texts, pa.large_string()))
     flagged = [text for text in texts if pii.has_pii(text)]
     assert len(flagged) > 100
     for text, maybe in zip(texts, mask, strict=True):
         assert maybe or not pii.has_pii(text), text
+    assert all(mask[-3:])  # the IBANs
+
+
+def test_pii_candidate_mask_passes_over_discount_codes() -> None:
+    """Codes like SPRING25 share an IBAN's first four characters but are not candidates."""
+    texts = ["Why won't SPRING25 apply?", "The code TRAIL10 only applies to full-price items."]
+    assert not any(pii.candidate_mask(pa.array(texts, pa.large_string())))
 
 
 def test_case_variants_cover_every_character_python_folds_to_a_secret_name_letter() -> None:
@@ -253,11 +275,23 @@ def test_already_normal_text_is_what_normalize_text_leaves_unchanged() -> None:
         assert not is_normal or normalize_text(text) == text, repr(text)
 
 
-def test_json_strings_match_json_dumps() -> None:
+def test_json_escaped_matches_json_dumps() -> None:
     rng = random.Random(4)
-    texts = _random_texts(rng, 2000) + ["\x00\x1f\x7f", "\u2028", '"\\']
-    escaped = prepare_columnar.json_strings(pa.chunked_array([pa.array(texts, pa.large_string())]))
-    assert escaped.to_pylist() == [json.dumps(t, ensure_ascii=False) for t in texts]
+    texts = _random_texts(rng, 2000) + ["\x00\x1f\x7f", "\u2028", '"\\', "\t\b\f\r", ""]
+    escaped = prepare_columnar.json_escaped(pa.chunked_array([pa.array(texts, pa.large_string())]))
+    assert ['"' + e + '"' for e in escaped.to_pylist()] == [
+        json.dumps(t, ensure_ascii=False) for t in texts
+    ]
+
+
+def test_record_ids_match_record_id() -> None:
+    from tuneline.prepare import record_id
+
+    rng = random.Random(12)
+    questions = _random_texts(rng, 2000) + ["", "?!", "ÉCOLE", "ǅ", "ﬁ\x1ca"]
+    ids = prepare_columnar.record_ids(pa.chunked_array([pa.array(questions, pa.large_string())]))
+    assert ids.to_pylist() == [record_id(q) for q in questions]
+    assert prepare_columnar.record_ids(pa.chunked_array([], pa.large_string())).to_pylist() == []
 
 
 def _write_prepared(path: Path, records: list[dict], tail: str = "") -> None:
@@ -324,3 +358,23 @@ def test_validation_reports_match_between_readers(tmp_path: Path, monkeypatch) -
         reports[reader] = {key: report[key] for key in report if key != "timestamp"}
     assert reports["fast"] == reports["python"]
     assert "no_personal_data" in reports["fast"]["failed_warning"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_patched_equals_applying_the_change_row_by_row(seed: int) -> None:
+    """Random chunking, sliced chunks (non-zero array offsets), masks and new lengths (empty
+    included): the spliced buffers hold exactly what a row-by-row change would."""
+    rng = random.Random(seed)
+    texts = _random_texts(rng, 400)
+    cuts = sorted(rng.sample(range(1, 400), 5))
+    whole = pa.array(["padding"] * 3 + texts, pa.large_string()).slice(3)
+    chunks = [whole.slice(a, b - a) for a, b in zip([0, *cuts], [*cuts, 400], strict=True)]
+    mask = [rng.random() < 0.3 for _ in texts]
+
+    def change(text: str) -> str:
+        return (text[::-1] + "é") * (len(text) % 3)
+
+    patched = prepare_columnar._patched(pa.chunked_array(chunks), mask, change)
+    expected = [change(t) if m else t for t, m in zip(texts, mask, strict=True)]
+    assert patched.to_pylist() == expected
+    assert all(chunk.validate(full=True) is None for chunk in patched.chunks)
