@@ -60,7 +60,14 @@ PIPELINE: tuple[StageSpec, ...] = (
     ),
     StageSpec(
         "validate",
-        (str(layout.PREPARED), _src("validate"), _src("expectations")),
+        (
+            str(layout.PREPARED),
+            _src("validate"),
+            _src("expectations"),
+            _src("pii"),  # the "no personal data left" check uses the same detectors
+            _src("prepare"),  # read_jsonl
+            _src("prepare_columnar"),  # the fast reader
+        ),
         ("validate",),
         (str(layout.VALIDATION_DIR),),
     ),
