@@ -111,7 +111,8 @@ class TrainParams:
     batch_size: int
     max_length: int
     seed: int
-    batching: Batching  # packed: examples share a row, no padding; padded: pad to the longest
+    batching: Batching  # packed: examples share rows, ~1 % padding; padded: pad to the longest
+    pack_length: int  # packed: tokens per row (>= max_length; examples are never split)
     gradient_accumulation_steps: int
     gradient_checkpointing: bool
     optimizer: Optimizer
@@ -390,5 +391,11 @@ def _check_train(t: TrainParams, where: str) -> None:
         raise ConfigError(f"{where}:train.lora_dropout: {t.lora_dropout}; use 0 to 0.5")
     if t.max_length < 8:
         raise ConfigError(f"{where}:train.max_length: {t.max_length} tokens; use at least 8")
+    if t.pack_length < t.max_length:
+        raise ConfigError(
+            f"{where}:train.pack_length: {t.pack_length} tokens is shorter than train.max_length "
+            f"({t.max_length}); a packed row must hold the longest example: use at least "
+            f"{t.max_length} (2 x max_length = {2 * t.max_length} keeps padding near 1 %)"
+        )
     if t.learning_rate <= 0:
         raise ConfigError(f"{where}:train.learning_rate: must be positive")

@@ -57,6 +57,7 @@ class TrainReport:
     train_examples: int
     validation_examples: int
     batching: str
+    examples_per_step: float  # mean examples per device per optimiser step (packed: ~batch_size)
     padding_share: float  # padded share of the positions the model computes on (this batching)
     naive_padding_share: float  # the same figure for the naive pad-to-longest collator
     memory_estimate_gib: float
@@ -214,11 +215,14 @@ def make_trainer(
     on_gpu = torch.cuda.is_available()
     dtype = getattr(model, "dtype", torch.float32)
     by_steps = cfg.eval_steps > 0
+    train_plan = batch_plan(cfg, train_set, tokenizer)
+    val_plan = batch_plan(cfg, val_set, tokenizer)
+    _log_plan(cfg, train_set, train_plan)
     args = TrainingArguments(
         output_dir=str(checkpoints),
         num_train_epochs=cfg.max_epochs,
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.batch_size,
+        per_device_train_batch_size=train_plan.per_step,  # packed: rows, else examples
+        per_device_eval_batch_size=val_plan.per_step,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         activation_checkpointing=cfg.gradient_checkpointing,  # transformers 5 name for it
         activation_checkpointing_kwargs={"use_reentrant": False},
@@ -246,14 +250,47 @@ def make_trainer(
     trainer = Trainer(
         model=model,
         args=args,
-        train_dataset=train_set,
-        eval_dataset=val_set,
-        data_collator=packing.make_collator(cfg.batching, tokenizer.pad_token_id),
+        train_dataset=train_plan.items,  # the Trainer shuffles these per epoch (data_seed)
+        eval_dataset=val_plan.items,
+        data_collator=train_plan.collator,  # the same for both splits
         processing_class=tokenizer,
         callbacks=[_as_callback(TrainingControl(cfg, checkpoints))],
     )
     trainer.remove_callback(PrinterCallback)  # a dict per step on stdout; we log per evaluation
     return trainer
+
+
+def batch_plan(cfg: TrainParams, examples: list[dict], tokenizer: Any) -> packing.BatchPlan:
+    """The items the Trainer batches for `examples` under `train.batching` (see packing.py)."""
+    return packing.plan_batches(
+        examples, cfg.batching, cfg.batch_size, cfg.pack_length, tokenizer.pad_token_id
+    )
+
+
+def _log_plan(cfg: TrainParams, examples: list[dict], plan: packing.BatchPlan) -> None:
+    """Say how the examples were packed, and warn when a step's size drifts from batch_size."""
+    if cfg.batching != "packed" or not examples:
+        return
+    tokens = sum(len(row["input_ids"]) for row in plan.items)
+    log.info(
+        "train: %d examples packed into %d rows of <= %d tokens (%.1f %% full); "
+        "%d rows (~%.1f examples) per step",
+        len(examples),
+        len(plan.items),
+        cfg.pack_length,
+        100 * tokens / (len(plan.items) * cfg.pack_length),
+        plan.per_step,
+        plan.examples_per_step,
+    )
+    if abs(plan.examples_per_step - cfg.batch_size) > 0.25 * cfg.batch_size:
+        log.warning(
+            "train: a step takes whole rows of ~%.1f examples, so ~%.1f examples per step instead "
+            "of train.batch_size %d; lower train.pack_length (>= max_length %d) for a closer fit",
+            plan.examples_per_step / plan.per_step,
+            plan.examples_per_step,
+            cfg.batch_size,
+            cfg.max_length,
+        )
 
 
 def control_of(trainer: Any) -> TrainingControl:
@@ -434,9 +471,8 @@ def _report(
     if not curve or control.best_info is None:
         raise TunelineError("train: no evaluation ran; check train.eval_steps and the data size")
     steps = max(int(e.get("step", 0)) for e in history)
-    batches = packing.shuffled_batches(len(train_set), cfg.batch_size, cfg.seed)
-    collator = packing.make_collator(cfg.batching, tokenizer.pad_token_id)
-    naive = prompts.PadCollator(tokenizer.pad_token_id)
+    plan = batch_plan(cfg, train_set, tokenizer)
+    naive = batch_plan(replace(cfg, batching="padded"), train_set, tokenizer)
     epochs_run = max(float(e.get("epoch", 0)) for e in history)
     return TrainReport(
         run_id=run_id,
@@ -450,8 +486,9 @@ def _report(
         train_examples=len(train_set),
         validation_examples=len(val_set),
         batching=cfg.batching,
-        padding_share=packing.measured_padding_share(collator, train_set, batches),
-        naive_padding_share=packing.measured_padding_share(naive, train_set, batches),
+        examples_per_step=round(plan.examples_per_step, 2),
+        padding_share=packing.plan_padding_share(plan, cfg.seed),
+        naive_padding_share=packing.plan_padding_share(naive, cfg.seed),
         memory_estimate_gib=0.0,
         resumed_from_step=None,
         adapter_dir="",
@@ -509,7 +546,8 @@ def _log_inputs(
     flat |= {
         "data.train_examples": len(train_set),
         "data.validation_examples": len(val_set),
-        "data.order": f"seeded shuffle per epoch (seed {params.train.seed})",
+        "data.order": f"seeded shuffle per epoch (seed {params.train.seed}) of "
+        + ("packed rows" if params.train.batching == "packed" else "examples"),
         "memory.estimate_gib": round(memory.total / 1024**3, 3),
         "memory.trainable_params": memory.trainable_params,
     }
@@ -560,6 +598,7 @@ def _log_outputs(report: TrainReport, adapter_dir: Path) -> None:
             "best_step": report.best_step,
             "best_eval_loss": report.best_eval_loss,
             "epochs_run": report.epochs_run,
+            "examples_per_step": report.examples_per_step,
             "padding_share": report.padding_share,
             "naive_padding_share": report.naive_padding_share,
         }

@@ -24,6 +24,7 @@ TRAIN_OVERRIDES: dict[str, Any] = {
     "learning_rate": 0.01,
     "batch_size": 8,
     "max_length": 64,
+    "pack_length": 128,  # 2 x max_length, as in params.yaml: 8 examples per step still
     "checkpoint_steps": 3,
     "tracking_wait_s": 0,
 }
