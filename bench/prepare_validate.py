@@ -3,7 +3,9 @@
     python bench/prepare_validate.py --rows 1000000
 
 Rows come from the sample-data generator with their order numbers varied, so questions are
-distinct and the grouping pass does real work. Target: >= 100k rows/s on 2 cores.
+distinct and the grouping pass does real work; 2 % carry a real export's defects (duplicates,
+near duplicates, conflicts, empty answers, artefacts, e-mail addresses, zero-width characters).
+Target: >= 100k rows/s on 2 cores.
 
 Validate runs twice: cold, as `tuneline stage validate` runs (importing Great Expectations,
 a one-off few seconds whatever the row count, is counted), then warm (already imported), which
@@ -34,17 +36,38 @@ from tuneline.validate import validate_records
 REPO = Path(__file__).resolve().parents[1]
 
 
-def write_rows(path: Path, rows: int) -> None:
-    """`rows` distinct Q/A pairs: the sample set, with a running number in every question."""
+def write_rows(path: Path, rows: int, defect_share: float) -> None:
+    """`rows` Q/A pairs: the sample set with a running number in every question, and about
+    `defect_share` of them the defects a real export has (see `_defect`), so the slow paths run.
+    """
     seed_rows = [r for r in generate_support_rows(n_pairs=2000, seed=11) if r["answer"].strip()]
+    every = round(1 / defect_share) if defect_share > 0 else 0
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["ticket_id", "created_at", "category", "question", "answer"])
         for i in range(rows):
             r = seed_rows[i % len(seed_rows)]
-            writer.writerow(
-                [f"T{i}", r["created_at"], r["category"], f"{r['question']} (ref {i})", r["answer"]]
-            )
+            question, answer = f"{r['question']} (ref {i})", r["answer"]
+            if every and i >= every and i % every == 0:
+                question, answer = _defect(i // every, i - every // 2, seed_rows, question, answer)
+            writer.writerow([f"T{i}", r["created_at"], r["category"], question, answer])
+
+
+def _defect(k: int, earlier: int, seed_rows: list[dict], question: str, answer: str) -> tuple:
+    """One defect, in turn: exact duplicate, near duplicate (case, spacing), conflicting answer,
+    empty answer, `<noinput>` artefact, e-mail address, zero-width character."""
+    before = seed_rows[earlier % len(seed_rows)]
+    earlier_q, earlier_a = f"{before['question']} (ref {earlier})", before["answer"]
+    kinds = (
+        (earlier_q, earlier_a),
+        (f"  {earlier_q.upper()}  ", earlier_a),
+        (earlier_q, f"{earlier_a} (updated policy)"),
+        (question, ""),
+        (question, "<noinput>"),
+        (question, f"{answer} Write to jo.doe{k}@example.com if it persists."),
+        (question.replace(" ", " \u200b", 1), answer),
+    )
+    return kinds[k % len(kinds)]
 
 
 def _cpu_seconds() -> float:
@@ -68,6 +91,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument(
+        "--defect-share",
+        type=float,
+        default=0.02,
+        help="share of rows with a defect (duplicates, conflicts, empty, PII...); 0 = clean data",
+    )
+    parser.add_argument(
         "--keep", type=Path, help="copy qa.jsonl, quarantine.jsonl and the reports here"
     )
     args = parser.parse_args()
@@ -77,7 +106,7 @@ def main() -> None:
         root = Path(tmp)
         (root / "raw").mkdir()
         start = time.perf_counter()
-        write_rows(root / "raw" / "bench.csv", args.rows)
+        write_rows(root / "raw" / "bench.csv", args.rows, args.defect_share)
         size_mb = (root / "raw" / "bench.csv").stat().st_size / 1e6
         print(
             f"generated {args.rows:,} rows ({size_mb:.0f} MB CSV) in "
