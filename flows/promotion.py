@@ -9,6 +9,7 @@ and then resumes the waiting run with the same input, so the run ends with that 
 
 from __future__ import annotations
 
+import logging
 import time
 import urllib.request
 from dataclasses import asdict
@@ -25,6 +26,8 @@ from tuneline import approval, registry
 from tuneline.approval import DecisionRequest, Identity
 from tuneline.errors import TunelineError
 from tuneline.params import Params, ProjectParams, load_params
+
+log = logging.getLogger(__name__)
 
 
 class ReviewInput(RunInput):
@@ -195,8 +198,11 @@ def waiting_review_run(project: ProjectParams, root: Path, version: str) -> str 
 
 
 def resume_review(run_id: str, request: DecisionRequest) -> bool:
-    """Hand the same decision to the waiting run so it ends with the record; False if too late."""
-    from prefect.exceptions import FlowPauseTimeout, NotPausedError
+    """Hand the same decision to the waiting run so it ends with the record; False if too late
+    or unreachable (the decision is already recorded; the paused run then ends on its timeout).
+    """
+    import httpx
+    from prefect.exceptions import FlowPauseTimeout, NotPausedError, PrefectException
     from prefect.flow_runs import resume_flow_run
 
     reply = {
@@ -208,5 +214,10 @@ def resume_review(run_id: str, request: DecisionRequest) -> bool:
     try:
         resume_flow_run(UUID(run_id), run_input=reply)
     except (FlowPauseTimeout, NotPausedError):
+        return False
+    except (PrefectException, httpx.HTTPError) as exc:
+        log.warning(
+            "decision recorded, but the review run %s could not be resumed: %s", run_id, exc
+        )
         return False
     return True

@@ -207,13 +207,15 @@ def decide(params: Params, root: Path, request: DecisionRequest) -> DecisionReco
         after = number if request.approve else champion
         previous = champion if request.approve and champion is not None else now.get(PREVIOUS)
         record = _record(mv, request, digest, champion, after, previous)
-        registry.set_tags(project, root, number, _review_tags(record))
+        # Aliases first, the status last: if a call fails half-way the version is still
+        # `pending`, so the same decision can simply be given again.
         if request.approve:
             if champion is not None:
                 registry.set_alias(project, root, PREVIOUS, champion)
             registry.set_alias(project, root, CHAMPION, number)
         if now.get(CHALLENGER) == number:
             registry.set_alias(project, root, CHALLENGER, None)
+        registry.set_tags(project, root, number, _review_tags(record))
         _store(project, root, record)
     log.info("version %s %s by %s (%s)", number, record.decision, record.reviewer, request.via)
     return record
@@ -241,14 +243,14 @@ def rollback(params: Params, root: Path, comment: str, who: Identity) -> Decisio
         record = replace(
             _record(mv, request, digest, champion, previous, older), decision="rolled-back"
         )
-        registry.set_tags(
+        registry.set_alias(project, root, CHAMPION, previous)
+        registry.set_alias(project, root, PREVIOUS, older)
+        registry.set_tags(  # last, as in `decide`
             project,
             root,
             champion,
             {"review.status": "rolled-back", "review.rollback": json.dumps(asdict(record))},
         )
-        registry.set_alias(project, root, CHAMPION, previous)
-        registry.set_alias(project, root, PREVIOUS, older)
         _store(project, root, record)
     return record
 
@@ -407,13 +409,23 @@ def _store(project: ProjectParams, root: Path, record: DecisionRecord) -> None:
     """Append to the history and keep a copy in the training run's artifacts (server-side)."""
     append_history(root, record)
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
     stamp = record.decided_at.replace(":", "")
-    MlflowClient(tracking.tracking_uri(project, root)).log_text(
-        record.training_run_id,
-        json.dumps(asdict(record), indent=2),
-        f"review/{stamp}-{record.decision}.json",
-    )
+    try:  # the decision is already on the version and in the history: this copy is extra
+        MlflowClient(tracking.tracking_uri(project, root)).log_text(
+            record.training_run_id,
+            json.dumps(asdict(record), indent=2),
+            f"review/{stamp}-{record.decision}.json",
+        )
+    except (MlflowException, OSError) as exc:
+        log.warning(
+            "decision recorded on version %s and in %s, but its copy in the run's artifacts "
+            "failed: %s",
+            record.version,
+            layout.REVIEW_HISTORY,
+            str(exc).splitlines()[0][:200],
+        )
 
 
 def append_history(root: Path, record: DecisionRecord) -> None:

@@ -38,6 +38,9 @@ def evaluate_gates(
 ) -> list[Gate]:
     """Every gate of `policy` on `scores` ({"base"|"candidate"|"champion": {metric: value}}).
 
+    `champion_note` says why an existing champion is not in `scores` (other base weights): the
+    regression gates then fail, so neither the policy nor a hurried reviewer promotes a model
+    nobody compared with production.
     `differences` holds the bootstrap intervals ("candidate_vs_base" / "candidate_vs_champion"
     -> metric -> Interval) quoted in the details; the verdicts use the point estimates.
     """
@@ -64,10 +67,19 @@ def evaluate_gates(
                     vs_champion.get(metric),
                 )
             )
+        elif champion_note:  # there is a champion, but it could not be compared
+            detail = (
+                f"not checked: {champion_note}; a person must judge the regression "
+                "(approve with --override)"
+            )
+            gates.append(Gate(f"no_regression_vs_champion_{metric}", False, detail))
         else:
-            why = champion_note or "no champion yet"
             gates.append(
-                Gate(f"no_regression_vs_champion_{metric}", True, f"nothing to compare: {why}")
+                Gate(
+                    f"no_regression_vs_champion_{metric}",
+                    True,
+                    "nothing to compare: no other champion",
+                )
             )
     gates.append(_latency(candidate["latency_p95_s"] * 1000, policy.latency_p95_ms))
     return gates

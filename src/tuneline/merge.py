@@ -5,21 +5,19 @@ damages the weights (the update is added to dequantised values and re-quantised)
 loaded again without quantisation, its sha256 is checked against the adapter's base_model.json,
 and the merged weights are written as safetensors with the tokenizer.
 
-    python -m tuneline.merge --adapter models/adapter --out models/merged --dtype bf16
+    tuneline merge --adapter models/adapter --out models/merged --dtype bf16
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
 from tuneline.base_model import load_base_model, load_tokenizer, resolve_base, same_base
-from tuneline.errors import ConfigError, TunelineError
+from tuneline.errors import ConfigError
 from tuneline.params import Params
 
 log = logging.getLogger(__name__)
@@ -55,29 +53,3 @@ def refuse_quantised(model: Any) -> None:
     """Stop before merging into 4-bit/8-bit weights, which merge_and_unload would damage."""
     if getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False):
         raise ConfigError("merge: the base is quantised; merge into a bf16/fp32 copy instead")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m tuneline.merge`: merge the trained adapter for serving."""
-    from tuneline.layout import find_project_root
-    from tuneline.params import load_params
-
-    parser = argparse.ArgumentParser(prog="python -m tuneline.merge", description=__doc__)
-    parser.add_argument("--adapter", default="models/adapter", help="adapter folder")
-    parser.add_argument("--out", default="models/merged", help="where the merged model goes")
-    parser.add_argument("--dtype", default="bf16", choices=MERGE_DTYPES)
-    parser.add_argument("--project", default=None, help="project root (default: search upwards)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        root = find_project_root(Path(args.project) if args.project else None)
-        params = load_params(root / "params.yaml")
-        merge_adapter(params, root, root / args.adapter, root / args.out, args.dtype)
-    except TunelineError as exc:
-        print(f"tuneline merge: {exc.message}", file=sys.stderr)
-        return exc.exit_code
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,15 +10,12 @@ intervals on the differences between two models answering the same questions.
 
 from __future__ import annotations
 
-import logging
 import math
 import random
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-logger = logging.getLogger(__name__)
 
 _ARTICLES = frozenset({"a", "an", "the"})
 # Per-answer metrics in [0, 1], higher is better: the ones gates and bootstrap intervals use.
@@ -139,17 +136,6 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[lower] + (ordered[upper] - ordered[lower]) * fraction
 
 
-@dataclass(frozen=True)
-class AnswerScores:
-    """Mean answer-quality scores over `n` prediction/reference pairs."""
-
-    exact_match: float
-    token_f1: float
-    rouge_l: float
-    chrf: float
-    n: int
-
-
 _SCORERS: dict[str, Callable[[str, str], float]] = {
     "exact_match": exact_match,
     "token_f1": token_f1,
@@ -174,15 +160,6 @@ def per_answer_scores(preds: list[str], refs: list[str]) -> dict[str, list[float
     return {name: list(map(score, preds, refs)) for name, score in _SCORERS.items()}
 
 
-def score_answers(preds: list[str], refs: list[str]) -> AnswerScores:
-    """Mean exact match, token F1, ROUGE-L and chrF of predictions against their references."""
-    each = per_answer_scores(preds, refs)
-    n = len(preds)
-    scores = AnswerScores(**{name: sum(values) / n for name, values in each.items()}, n=n)
-    logger.debug("scored %d answers: %s", n, scores)
-    return scores
-
-
 def mean(values: Sequence[float]) -> float:
     """Arithmetic mean; refuses an empty sequence rather than dividing by zero."""
     if not values:
@@ -197,9 +174,6 @@ class Interval:
     estimate: float
     low: float
     high: float
-
-    def excludes_zero(self) -> bool:
-        return self.low > 0 or self.high < 0
 
 
 def bootstrap_interval(

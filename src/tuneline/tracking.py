@@ -92,8 +92,34 @@ def user_identity(project: ProjectParams) -> tuple[str, str]:
 
     username = os.environ.get("MLFLOW_TRACKING_USERNAME", "").strip()
     if project.tracking_uri.startswith(("http://", "https://")) and username:
-        return username, "mlflow-auth"
+        password = os.environ.get("MLFLOW_TRACKING_PASSWORD", "")
+        if server_authenticates(project.tracking_uri, username, password):
+            return username, "mlflow-auth"
+        log.warning(
+            "MLFLOW_TRACKING_USERNAME is set but %s did not confirm that login (no auth app, "
+            "or wrong password): the identity is recorded as self-declared",
+            project.tracking_uri,
+        )
     return getpass.getuser(), "self-declared"
+
+
+def server_authenticates(uri: str, username: str, password: str) -> bool:
+    """Does the tracking server run MLflow's auth app and accept this login? A server without
+    authentication would accept any name, so a name alone proves nothing."""
+    import base64
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    query = urllib.parse.urlencode({"username": username})
+    request = urllib.request.Request(f"{uri.rstrip('/')}/api/2.0/mlflow/users/get?{query}")
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status == 200  # 404 without the auth app, 401 on a wrong password
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def run_exists(project: ProjectParams, root: Path, run_id: str) -> bool:
@@ -196,13 +222,17 @@ class MetricBuffer:
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(tracking_uri=self.tracking_uri)
+        pending_before = len(self._pending)
         try:
             with quick_requests():
-                for start in range(0, len(self._pending), 1000):  # MLflow's batch limit
-                    chunk = self._pending[start : start + 1000]
+                while self._pending:
+                    chunk = self._pending[:1000]  # MLflow's batch limit
                     metrics = [Metric(r["key"], r["value"], r["ts"], r["step"]) for r in chunk]
                     client.log_batch(self.run_id, metrics=metrics, synchronous=True)
+                    self._pending = self._pending[1000:]  # delivered: never sent twice
         except (MlflowException, OSError) as exc:
+            if len(self._pending) < pending_before:  # some batches went: keep only the rest
+                self._rewrite()
             self._next_try = time.monotonic() + self.retry_s
             if not self._warned:
                 log.warning(
@@ -214,10 +244,15 @@ class MetricBuffer:
                 self._warned = True
             return False
         if self._warned:
-            log.info("MLflow answers again: %d pending metric rows delivered", len(self._pending))
+            log.info("MLflow answers again: %d pending metric rows delivered", pending_before)
         self._pending, self._warned = [], False
         self.path.write_text("", encoding="utf-8")
         return True
+
+    def _rewrite(self) -> None:
+        """The local file holds exactly the rows not yet delivered."""
+        text = "".join(json.dumps(row) + "\n" for row in self._pending)
+        self.path.write_text(text, encoding="utf-8")
 
     def flush_within(self, wait_s: float) -> bool:
         """Keep trying for up to `wait_s` seconds (the end of training); True when all sent."""

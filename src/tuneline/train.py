@@ -89,8 +89,13 @@ def train_adapter(
     memory = check_memory(params, root)
     files = {p.name: _sha256(p) for p in (train_path, validation_path)}
     checkpoints = root / CHECKPOINTS
+    # what decides the weights; knobs that do not (how long to wait for MLflow, how often to
+    # checkpoint) may change between a crash and the re-run without discarding checkpoints
+    weights_cfg = {
+        k: v for k, v in asdict(cfg).items() if k not in ("tracking_wait_s", "checkpoint_steps")
+    }
     print_ = ckpt.fingerprint(
-        {"train": asdict(cfg), "model": asdict(params.model), "base": asdict(base_ref)} | files
+        {"train": weights_cfg, "model": asdict(params.model), "base": asdict(base_ref)} | files
     )
     model = _with_adapters(load_base_model(params.model, root, cfg.quantization), cfg)
     trainer = make_trainer(model, tokenizer, train_set, val_set, cfg, checkpoints)

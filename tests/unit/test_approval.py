@@ -112,6 +112,27 @@ def test_rejection_keeps_the_champion_and_a_second_decision_is_refused(project: 
         _decide(project, version)
 
 
+def test_an_approval_cut_off_half_way_leaves_the_version_pending_to_approve_again(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    champion = tiny.champion(project)
+    version = tiny.register(project, champion)
+    real_set_alias = registry.set_alias
+
+    def server_gone(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - a stand-in
+        raise OSError("tracking server went away")
+
+    monkeypatch.setattr(registry, "set_alias", server_gone)
+    with pytest.raises(OSError):
+        _decide(project, version, comment="ship it")
+    assert _tags(project, version)["review.status"] == "pending"  # nothing half-recorded
+    assert tiny.champion(project) == champion
+
+    monkeypatch.setattr(registry, "set_alias", real_set_alias)
+    record = _decide(project, version, comment="ship it")
+    assert record.decision == "approved" and tiny.champion(project) == version
+
+
 def test_compare_and_set_refuses_an_evaluation_made_against_another_champion(
     project: Path,
 ) -> None:
@@ -233,12 +254,68 @@ def test_lock_file_sits_beside_the_sqlite_store(project: Path) -> None:
     )
 
 
+class _FakeTrackingServer:
+    """An HTTP server on 127.0.0.1 that, like MLflow's auth app, answers users/get with 200 for
+    the right Basic login and 401 otherwise; with `auth=False`, 404 (no auth app)."""
+
+    def __init__(self, auth: bool) -> None:
+        import base64
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        good = "Basic " + base64.b64encode(b"dana:secret").decode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                if not auth or not self.path.startswith("/api/2.0/mlflow/users/get"):
+                    code = 404
+                else:
+                    code = 200 if self.headers.get("Authorization") == good else 401
+                self.send_response(code)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.uri = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_login_name_on_a_server_without_auth_stays_self_declared(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = _FakeTrackingServer(auth=False)
+    try:
+        server = ProjectParams("m", "e", fake.uri, "mlruns/artifacts")
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "dana")
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "anything")
+        assert approval.reviewer_identity(server, "dana") == Identity("dana", "self-declared")
+    finally:
+        fake.close()
+
+
 def test_identity_is_the_mlflow_login_where_the_server_authenticates(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    server = ProjectParams("m", "e", "https://mlflow.example.com", "mlruns/artifacts")
+    fake = _FakeTrackingServer(auth=True)
+    try:
+        _check_authenticated_identity(fake.uri, monkeypatch)
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "wrong")
+        server = ProjectParams("m", "e", fake.uri, "mlruns/artifacts")
+        assert approval.reviewer_identity(server, "dana") == Identity("dana", "self-declared")
+    finally:
+        fake.close()
+
+
+def _check_authenticated_identity(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = ProjectParams("m", "e", uri, "mlruns/artifacts")
     local = ProjectParams("m", "e", "sqlite:///mlruns/mlflow.db", "mlruns/artifacts")
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "dana")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "secret")
 
     assert approval.reviewer_identity(server, None) == Identity("dana", "mlflow-auth")
     assert approval.reviewer_identity(server, "dana") == Identity("dana", "mlflow-auth")

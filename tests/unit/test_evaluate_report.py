@@ -204,7 +204,9 @@ def test_write_report_keeps_the_contract_with_registration(tmp_path: Path) -> No
     assert data["champion_seen"] == "2"
     assert set(data["models"]) == {"base", "candidate"}
     assert all(set(g) == {"name", "passed", "detail"} for g in data["gates"])
-    assert data["gates_passed"] is True and data["approval_required"] is True
+    failed = {g["name"] for g in data["gates"] if not g["passed"]}
+    assert failed == {"no_regression_vs_champion_token_f1", "no_regression_vs_champion_rouge_l"}
+    assert data["gates_passed"] is False and data["approval_required"] is True
     assert data["reviewer_pack"] == {
         "html": "reports/evaluation/reviewer_pack.html",
         "markdown": "reports/evaluation/reviewer_pack.md",

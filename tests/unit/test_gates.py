@@ -43,7 +43,7 @@ def test_good_candidate_without_champion_passes_every_gate() -> None:
     }
     assert all(g.passed for g in gates.values())
     assert gates["min_token_f1"].detail == "candidate token_f1 0.257 >= 0.15 (floor)"
-    assert "no champion yet" in gates["no_regression_vs_champion_token_f1"].detail
+    assert "no other champion" in gates["no_regression_vs_champion_token_f1"].detail
     assert gates["latency_p95"].detail == "p95 latency 100 ms <= budget 500 ms"
 
 
@@ -107,11 +107,13 @@ def test_details_quote_the_bootstrap_interval() -> None:
     assert gate.detail.endswith("(difference +0.200, 95 % CI [+0.150, +0.260])")
 
 
-def test_champion_note_explains_a_skipped_comparison() -> None:
+def test_an_uncompared_champion_fails_the_regression_gates_naming_why() -> None:
     scores = {"base": _scores(0.05, 0.04), "candidate": _scores(0.25, 0.2)}
     note = "champion version 3 was trained on other base weights"
     gates = _by_name(evaluate_gates(scores, POLICY, {}, champion_note=note))
-    assert note in gates["no_regression_vs_champion_rouge_l"].detail
+    gate = gates["no_regression_vs_champion_rouge_l"]
+    assert note in gate.detail and "--override" in gate.detail
+    assert gate.passed is False  # policy promotion must not pass a model nobody compared
 
 
 @pytest.mark.parametrize("passed", [True, False])

@@ -66,6 +66,35 @@ def test_a_torn_last_line_from_a_crash_is_skipped(tmp_path: Path) -> None:
     assert MetricBuffer("sqlite:///unused.db", "r", pending).pending == 1
 
 
+def test_a_flush_cut_off_after_some_batches_never_sends_a_row_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    uri, run_id = _sqlite_run(tmp_path)
+    pending = tmp_path / "pending.jsonl"
+    offline = MetricBuffer(f"http://127.0.0.1:{_free_port()}", run_id, pending, retry_s=0)
+    for step in range(2500):  # three batches of at most 1000 rows
+        offline._pending.append({"key": "curve.loss", "value": float(step), "step": step, "ts": 0})
+    offline._rewrite()
+    buffer = MetricBuffer(uri, run_id, pending)
+    real_log_batch, calls = MlflowClient.log_batch, []
+
+    def second_batch_fails(self, *args, **kwargs):  # noqa: ANN001, ANN202 - a stand-in
+        calls.append(1)
+        if len(calls) == 2:
+            raise MlflowException("connection reset")
+        return real_log_batch(self, *args, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "log_batch", second_batch_fails)
+    assert not buffer.flush(force=True)
+    assert buffer.pending == 1500 and len(pending.read_text().splitlines()) == 1500
+    assert buffer.flush(force=True) and pending.read_text() == ""
+    steps = [step for step, _ in _history(uri, run_id, "curve.loss")]
+    assert steps == list(range(2500))  # each row exactly once
+
+
 def _start_server(store: Path, port: int) -> subprocess.Popen:
     proc = subprocess.Popen(
         [
