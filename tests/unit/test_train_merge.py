@@ -9,7 +9,7 @@ import pytest
 import train_project
 
 from tuneline.errors import ConfigError
-from tuneline.merge import merge_adapter, refuse_quantised
+from tuneline.merge import merge_adapter
 from tuneline.params import load_params
 from tuneline.prompts import build_prompt
 
@@ -78,13 +78,29 @@ def test_merged_and_unmerged_give_the_same_greedy_answers(project: Path) -> None
     assert list(merged_dir.glob("*.safetensors")) and (merged_dir / "merge.json").is_file()
 
 
-def test_merging_into_a_4_bit_model_is_refused(project: Path) -> None:
+def test_merge_loads_an_unquantised_base_and_refuses_a_4_bit_one(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tuneline.merge as merge
     from tuneline.base_model import load_base_model
 
     params = load_params(project / "params.yaml")
+    adapter = _trained_looking_adapter(project)
+    loaded: list[str] = []
+
+    def recording_load(model_params, root, quantization):  # noqa: ANN001, ANN202
+        loaded.append(quantization)
+        return load_base_model(model_params, root, quantization)
+
+    monkeypatch.setattr(merge, "load_base_model", recording_load)
+    merge_adapter(params, project, adapter, project / "models/merged-check", "fp32")
+    assert loaded == ["none"]  # merged into full-precision weights, never the 4-bit ones
+
     quantised = load_base_model(params.model, project, "nf4")
-    with pytest.raises(ConfigError, match="bf16/fp32 copy"):
-        refuse_quantised(quantised)
+    monkeypatch.setattr(merge, "load_base_model", lambda *args: quantised)
+    with pytest.raises(ConfigError, match="bf16/fp32 copy"):  # the guard on the real path
+        merge_adapter(params, project, adapter, project / "models/merged-4bit", "fp32")
+    assert not (project / "models/merged-4bit").exists()
 
 
 def test_an_adapter_from_other_base_weights_is_not_merged(project: Path, tmp_path: Path) -> None:
