@@ -143,13 +143,6 @@ def validate_records(prepared: Path, params: ValidateParams, report_dir: Path) -
 _COLUMNS = ["id", "question", "answer", "category"]
 
 
-def _read_prepared(path: Path) -> tuple[pd.DataFrame, pa.Table | None]:
-    """The records as the frame GX checks, and the pyarrow table they came from when pyarrow
-    could read them exactly as `read_jsonl` + pandas would (else None: the Python reader ran)."""
-    table = _read_prepared_with_arrow(path)
-    return _frame(path, table), table
-
-
 def _frame(path: Path, table: pa.Table | None) -> pd.DataFrame:
     """The frame GX checks: `table` as pandas, or the file read by `read_jsonl` without one."""
     import pandas as pd

@@ -22,7 +22,12 @@ from tuneline import pii, prepare_columnar
 from tuneline.errors import DataError, GateFailed
 from tuneline.params import ColumnMap, PrepareParams, ValidateParams
 from tuneline.prepare import normalize_text, prepare_records
-from tuneline.validate import _personal_data_flags, _read_prepared, validate_records
+from tuneline.validate import (
+    _frame,
+    _personal_data_flags,
+    _read_prepared_with_arrow,
+    validate_records,
+)
 
 PARAMS = PrepareParams(
     columns=ColumnMap(question="question", answer="answer", category="category"),
@@ -309,7 +314,8 @@ def test_fast_validate_reader_builds_the_same_frame_and_flags(tmp_path: Path) ->
     ]
     path = tmp_path / "qa.jsonl"
     _write_prepared(path, records)
-    frame, table = _read_prepared(path)
+    table = _read_prepared_with_arrow(path)  # the two steps validate_records takes
+    frame = _frame(path, table)
     assert table is not None
     expected = [{k: r[k] for k in ("id", "question", "answer", "category")} for r in records]
     assert frame.to_dict("records") == expected
@@ -332,7 +338,7 @@ def test_fast_validate_reader_builds_the_same_frame_and_flags(tmp_path: Path) ->
 def test_fast_validate_reader_leaves_other_files_to_python(tmp_path: Path, tail: str) -> None:
     path = tmp_path / "qa.jsonl"
     _write_prepared(path, [{"id": "a", "question": "q", "answer": "a", "category": ""}], tail)
-    assert _read_prepared(path)[1] is None
+    assert _read_prepared_with_arrow(path) is None
 
 
 def test_validation_reports_match_between_readers(tmp_path: Path, monkeypatch) -> None:
