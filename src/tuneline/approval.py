@@ -187,11 +187,16 @@ def _advisory_lock(uri: str, model_name: str, wait_s: float) -> Iterator[None]:
 
 
 def check(params: Params, root: Path, request: DecisionRequest) -> None:
-    """Raise the refusal `decide` would give, without writing anything (a pre-flight check)."""
+    """Raise the refusal `decide` would give, without writing anything (a pre-flight check).
+
+    Under the lock too: a decision in progress moves the aliases before it writes the status,
+    so an unlocked read could see the half-way state and give the wrong reason.
+    """
     _check_comment(request)
-    mv = registry.resolve_version(params.project, root, request.version)
-    champion = registry.aliases(params.project, root).get(CHAMPION)
-    _refuse_unless_decidable(params, mv, champion, request)
+    with registry_lock(params.project, root):
+        mv = registry.resolve_version(params.project, root, request.version)
+        champion = registry.aliases(params.project, root).get(CHAMPION)
+        _refuse_unless_decidable(params, mv, champion, request)
 
 
 def decide(params: Params, root: Path, request: DecisionRequest) -> DecisionRecord:
