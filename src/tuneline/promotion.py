@@ -30,6 +30,23 @@ def _read(root: Path, path: Path) -> dict:
     return json.loads((root / path).read_text(encoding="utf-8"))
 
 
+def _log_pack_with_reason(root: Path, pack: dict[str, Path], reason: str) -> None:
+    """Log the reviewer pack to the active run, rebuilt with why this run happened (the evaluate
+    stage runs under `dvc repro` and cannot know; with drift as the reason, the pack gains the
+    drift summary). Rebuilt in a temporary folder: reports/evaluation is DVC-tracked."""
+    import tempfile
+
+    import mlflow
+
+    from tuneline import reviewer_pack
+
+    if not pack:  # an evaluation from before the pack existed
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in reviewer_pack.render(root, reason=reason, out_dir=Path(tmp)):
+            mlflow.log_artifact(str(path), "reviewer_pack")
+
+
 def register_from_reports(root: Path, reason: str) -> dict:
     """Attach validation/prepare evidence to the training run and register it as challenger."""
     import mlflow
@@ -44,8 +61,7 @@ def register_from_reports(root: Path, reason: str) -> dict:
         mlflow.log_artifact(str(root / layout.VALIDATION_JSON), "reports")
         mlflow.log_artifact(str(root / layout.PREPARE_REPORT), "reports")
         mlflow.log_artifact(str(root / layout.DVC_LOCK), "lineage")  # now with train/evaluate
-        for path in pack.values():
-            mlflow.log_artifact(str(root / path), "reviewer_pack")
+        _log_pack_with_reason(root, pack, reason)
         mlflow.set_tag("trigger.reason", reason)
         run_tags = active.data.tags
     approval_required = bool(

@@ -99,6 +99,25 @@ def test_registration_links_the_reviewer_pack_and_stores_the_gates(project: Path
     _decide(project, version, approve=False, comment="clean up")
 
 
+def test_the_pack_logged_at_registration_says_why_the_run_happened(project: Path) -> None:
+    import mlflow
+
+    drift = project / "reports/drift/20260301T060000Z/question_drift.json"
+    drift.parent.mkdir(parents=True, exist_ok=True)
+    summary = {"drifted": True, "share": 0.67, "threshold": 0.5, "columns": {}}
+    drift.write_text(json.dumps(summary), encoding="utf-8")
+    reason = "drift: 67% of descriptors drifted (data/traffic/predictions.jsonl)"
+    version = tiny.register(project, tiny.champion(project), reason=reason)
+    try:
+        logged = mlflow.artifacts.load_text(_tags(project, version)["review.pack.html"])
+        on_disk = (project / "reports/evaluation/reviewer_pack.html").read_text()
+        assert "DRIFTED" in logged and "20260301T060000Z" in logged
+        assert "DRIFTED" not in on_disk  # the DVC-tracked copy is left as the stage wrote it
+    finally:
+        drift.unlink()
+        _decide(project, version, approve=False, comment="clean up")
+
+
 def test_rejection_keeps_the_champion_and_a_second_decision_is_refused(project: Path) -> None:
     champion = tiny.champion(project)
     version = tiny.register(project, champion)

@@ -84,6 +84,7 @@ def register(
     gates_passed: bool = True,
     started_by: str | None = None,
     approval_required: bool = True,
+    reason: str = "test",
 ) -> str:
     """One training run holding the adapter, registered as challenger; returns its version."""
     import mlflow
@@ -100,7 +101,7 @@ def register(
         if started_by is not None:
             mlflow.set_tag("tuneline.started_by", started_by)
     write_reports(root, run.info.run_id, champion_seen, gates_passed, approval_required)
-    return str(register_from_reports(root, "test")["version"])
+    return str(register_from_reports(root, reason)["version"])
 
 
 def write_reports(
