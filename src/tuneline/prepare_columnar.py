@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+import string
 import unicodedata
 from collections import Counter
 from collections.abc import Callable
@@ -67,14 +68,16 @@ class CsvSource:
 
 @dataclass
 class FileResult:
-    """Pass 1 on one file: its quarantined rows (in row order) and the rows that passed."""
+    """Pass 1 on one file. The columns keep every row of the file (a filter would copy all of
+    its text); `alive` says which rows passed."""
 
     table: pa.Table
     quarantined: list[dict]
     redacted: Counter[str]
-    kept: np.ndarray  # 0-based indices into `table` of the rows that passed
-    ids: pa.Array  # prepare.record_id of each kept question
-    question: pa.ChunkedArray  # normalised (and redacted) text of the kept rows
+    alive: np.ndarray  # bool per row: passed every check of pass 1
+    ids: pa.Array  # prepare.record_id of each row's question
+    keys: np.ndarray  # the same ids as uint64 (their first 8 digest bytes), for grouping
+    question: pa.ChunkedArray  # normalised (and redacted) text of each row
     answer: pa.ChunkedArray
     category: pa.ChunkedArray
     json_question: pa.ChunkedArray  # the same, JSON-escaped (without the quotes)
@@ -337,14 +340,13 @@ def clean_file(
         ),
     )
     with ThreadPoolExecutor(max_workers=1) as pool:
-        hashing = pool.submit(record_ids, question)
+        hashing = pool.submit(record_keys, question)
         checked = _check_rows(name, question, answer, params, fits_context)
         question, answer = checked.question, checked.answer
         escaped = [json_escaped(texts) for texts in (question, answer, category)]
-        ids = hashing.result()
-    if len(checked.redacted_rows):  # their question may have changed, and with it the id
-        new_ids = record_ids(rows_of(question, checked.redacted_rows))
-        ids = _spliced(ids, checked.redacted_rows, new_ids.to_pylist())
+        keys = hashing.result()
+    if len(checked.redacted_rows):  # their question may have changed, and with it the key
+        keys[checked.redacted_rows] = record_keys(rows_of(question, checked.redacted_rows))
     alive = checked.alive
     quarantined = [
         {"source": name, "row": int(i) + 1, "reason": checked.reason[i], "fields": fields}
@@ -352,24 +354,19 @@ def clean_file(
             np.flatnonzero(~alive), table.filter(pa.array(~alive)).to_pylist(), strict=True
         )
     ]
-    kept = np.flatnonzero(alive)
-    columns = [question, answer, category, *escaped]
-    if len(kept) < n:
-        ids = ids.filter(pa.array(alive))
-        columns = [rows_of(texts, kept) for texts in columns]
-    question, answer, category, json_question, json_answer, json_category = columns
     return FileResult(
         table=table,
         quarantined=quarantined,
         redacted=checked.redacted,
-        kept=kept,
-        ids=ids,
+        alive=alive,
+        ids=hex_ids(keys),
+        keys=keys,
         question=question,
         answer=answer,
         category=category,
-        json_question=json_question,
-        json_answer=json_answer,
-        json_category=json_category,
+        json_question=escaped[0],
+        json_answer=escaped[1],
+        json_category=escaped[2],
     )
 
 
@@ -471,29 +468,68 @@ def _json_body(text: str) -> str:
 
 
 def record_ids(questions: pa.ChunkedArray) -> pa.Array:
-    """`prepare.record_id` of every question, as a string array: the same question key and
-    SHA-256, with the hex digits written by numpy rather than by one Python string per row."""
+    """`prepare.record_id` of every question, as a string array."""
+    return hex_ids(record_keys(questions))
+
+
+# question_key of ASCII text on a whole chunk at once: bytes.translate lower-cases, turns what
+# str.split() splits on into spaces and deletes punctuation, in C; runs of spaces then shrink.
+_ASCII_SPACE = bytes(range(0x09, 0x0E)) + bytes(range(0x1C, 0x20))  # str.split()'s, with " "
+_KEY_TABLE = bytes.maketrans(
+    string.ascii_uppercase.encode() + _ASCII_SPACE,
+    string.ascii_lowercase.encode() + b" " * len(_ASCII_SPACE),
+)
+_KEY_DELETE = string.punctuation.encode()
+_ROW_END = b"\x00"  # ends each row in the joined chunk; never in the text of a chunk taken here
+
+
+def record_keys(questions: pa.ChunkedArray) -> np.ndarray:
+    """The first 8 bytes of each `prepare.record_id` digest, as uint64: the same question key
+    and SHA-256. Keys of ASCII text are made a chunk at a time (see _KEY_TABLE); other text,
+    and any chunk holding a NUL, goes through `question_key` row by row."""
     import numpy as np
-    import pyarrow as pa
+    import pyarrow.compute as pc
 
     from tuneline.prepare import question_key
 
     sha256 = hashlib.sha256
-    digests = b"".join(
-        [
-            sha256(question_key(q).encode("utf-8")).digest()[:_ID_BYTES]
-            for q in questions.to_pylist()
-        ]
-    )
-    octets = np.frombuffer(digests, dtype=np.uint8)
+    digests: list[bytes] = []
+    ends = pc.binary_join_element_wise(questions, _lit(_ROW_END.decode()), _lit(""))
+    for ended in ends.chunks:  # each text with _ROW_END appended
+        if not len(ended):
+            continue
+        joined = bytes(_utf8_bytes(ended))
+        if joined.count(_ROW_END) != len(ended):  # a NUL inside some text
+            texts = [text[:-1] for text in ended.to_pylist()]
+            digests += [sha256(question_key(text).encode()).digest() for text in texts]
+            continue
+        joined = _ROW_END + joined.translate(_KEY_TABLE, _KEY_DELETE)
+        while b"  " in joined:
+            joined = joined.replace(b"  ", b" ")
+        joined = joined.replace(b" " + _ROW_END, _ROW_END).replace(_ROW_END + b" ", _ROW_END)
+        digests += [sha256(key).digest() for key in joined[1:-1].split(_ROW_END)]
+    not_ascii = np.flatnonzero(~pc.string_is_ascii(questions).to_numpy(zero_copy_only=False))
+    for row, text in zip(
+        not_ascii.tolist(), rows_of(questions, not_ascii).to_pylist(), strict=True
+    ):
+        digests[row] = sha256(question_key(text).encode()).digest()
+    octets = b"".join([digest[:_ID_BYTES] for digest in digests])
+    return np.frombuffer(octets, dtype=">u8").astype(np.uint64)
+
+
+def hex_ids(keys: np.ndarray) -> pa.Array:
+    """uint64 keys as record ids (16 lower-case hex digits, high nibble first), written by
+    numpy rather than by one Python string per row."""
+    import numpy as np
+    import pyarrow as pa
+
+    octets = keys.astype(">u8").view(np.uint8)
     hex_digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-    text = np.empty(2 * len(octets), dtype=np.uint8)  # two hex digits per byte, high nibble first
+    text = np.empty(2 * len(octets), dtype=np.uint8)
     text[0::2], text[1::2] = hex_digits[octets >> 4], hex_digits[octets & 0x0F]
     width = 2 * _ID_BYTES
-    offsets = np.arange(0, width * len(questions) + 1, width, dtype=np.int64)
-    return pa.LargeStringArray.from_buffers(
-        len(questions), pa.py_buffer(offsets), pa.py_buffer(text)
-    )
+    offsets = np.arange(0, width * len(keys) + 1, width, dtype=np.int64)
+    return pa.LargeStringArray.from_buffers(len(keys), pa.py_buffer(offsets), pa.py_buffer(text))
 
 
 @dataclass(frozen=True)
@@ -527,14 +563,14 @@ def prepare_columns(
         quarantined += result.quarantined
         redacted.update(result.redacted)
         results.append(result)
-    kept, conflicts = _resolve_duplicates(sources, results, params, quarantined)
+    keep, conflicts = _resolve_duplicates(sources, results, params, quarantined)
     _, (distinct_answers, top_answer_count) = concurrently(
-        lambda: write_records(out_path, sources, results, kept),
-        lambda: _answer_counts(_take(results, "answer", kept)),
+        lambda: write_records(out_path, sources, results, keep),
+        lambda: _answer_counts(results, keep),
     )
     return ColumnsOutcome(
         rows_read=sum(source.table.num_rows for source in sources),
-        rows_kept=len(kept),
+        rows_kept=sum(int(kept.sum()) for kept in keep),
         quarantined=quarantined,
         redacted=redacted,
         conflicts=conflicts,
@@ -544,120 +580,159 @@ def prepare_columns(
     )
 
 
-def _answer_counts(answers: pa.ChunkedArray) -> tuple[int, int]:
-    """How many distinct answers, and how often the most repeated one occurs."""
+def _answer_counts(results: list[FileResult], keep: list[np.ndarray]) -> tuple[int, int]:
+    """How many distinct answers the kept rows have, and how often the most repeated one
+    occurs: the counts over every row, less those over the (few) rows not kept."""
+    import numpy as np
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    if not len(answers):
+    kept = np.concatenate(keep)
+    if not kept.any():
         return 0, 0
-    counts = answers.value_counts().field("counts")
-    return len(counts), int(pc.max(counts).as_py())
+    answers = pa.chunked_array(
+        [chunk for result in results for chunk in result.answer.chunks], pa.large_string()
+    )
+    everything = pc.value_counts(answers)
+    counts = everything.field("counts").to_numpy().copy()
+    if not kept.all():
+        gone = pc.value_counts(rows_of(answers, np.flatnonzero(~kept)))
+        at = pc.index_in(gone.field("values"), value_set=everything.field("values"))
+        counts[at.to_numpy()] -= gone.field("counts").to_numpy()  # values are distinct
+    return int(np.count_nonzero(counts)), int(counts.max())
 
 
 def _resolve_duplicates(
     sources: list[CsvSource], results: list[FileResult], params: PrepareParams, quarantined: list
-) -> tuple[np.ndarray, int]:
-    """Pass 2: `prepare._resolve_groups` on the candidates whose id occurs more than once (a
-    question seen once is kept as it is, which is what that function does with it); returns
-    the kept candidates' positions in candidate order (= `seq`) and the conflict count."""
+) -> tuple[list[np.ndarray], int]:
+    """Pass 2: `prepare._resolve_groups` on the candidates (rows alive after pass 1, file after
+    file) whose key occurs more than once; a question seen once is kept as it is, which is what
+    that function does with it. Returns, per file, which rows to write, and the conflict count."""
     import numpy as np
-    import pyarrow.compute as pc
+    import pyarrow as pa
 
     from tuneline.prepare import QARecord, _Candidate, _resolve_groups
 
-    ids = _all_ids(results)
-    counts = pc.value_counts(ids)
-    seen_again = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
-    repeated = np.flatnonzero(pc.is_in(ids, seen_again).to_numpy(zero_copy_only=False))
-    starts = np.cumsum([0] + [len(result.ids) for result in results])
+    rows = [np.flatnonzero(result.alive) for result in results]  # each candidate's file row
+    starts = np.cumsum([0] + [len(file_rows) for file_rows in rows])
+    keys = np.concatenate(
+        [result.keys[file_rows] for result, file_rows in zip(results, rows, strict=True)]
+    )
+    order = np.argsort(keys, kind="stable")
+    same_as_next = keys[order][1:] == keys[order][:-1]
+    repeated_in_order = np.zeros(len(keys), dtype=bool)
+    repeated_in_order[1:] |= same_as_next
+    repeated_in_order[:-1] |= same_as_next
+    repeated = np.sort(order[repeated_in_order])
     candidates = []
-    for seq in repeated.tolist():
-        file = int(np.searchsorted(starts, seq, side="right")) - 1
-        result, i = results[file], seq - int(starts[file])
-        record = QARecord(
-            result.ids[i].as_py(),
-            result.question[i].as_py(),
-            result.answer[i].as_py(),
-            result.category[i].as_py(),
-            sources[file].path.name,
-            int(result.kept[i]) + 1,
+    for file, (source, result) in enumerate(zip(sources, results, strict=True)):
+        seqs = repeated[(repeated >= starts[file]) & (repeated < starts[file + 1])]
+        if not len(seqs):
+            continue
+        file_rows = rows[file][seqs - starts[file]]
+        wanted = np.zeros(result.table.num_rows, dtype=bool)
+        wanted[file_rows] = True
+        texts = [rows_of(t, file_rows).to_pylist() for t in (result.question, result.answer)]
+        records = zip(
+            seqs.tolist(),
+            file_rows.tolist(),
+            hex_ids(result.keys[file_rows]).to_pylist(),
+            *texts,
+            rows_of(result.category, file_rows).to_pylist(),
+            result.table.filter(pa.array(wanted)).to_pylist(),
+            strict=True,
         )
-        fields = result.table.slice(int(result.kept[i]), 1).to_pylist()[0]
-        candidates.append(_Candidate(record, fields, seq))
+        for seq, row, id_, question, answer, category, fields in records:
+            record = QARecord(id_, question, answer, category, source.path.name, row + 1)
+            candidates.append(_Candidate(record, fields, seq))
 
     def quarantine(source: str, row: int, reason: str, fields: dict) -> None:
         quarantined.append({"source": source, "row": row, "reason": reason, "fields": fields})
 
     winners, conflicts = _resolve_groups(candidates, params, quarantine)
-    keep = np.ones(len(ids), dtype=bool)
-    keep[repeated] = False
-    keep[[c.seq for c in winners]] = True
-    return np.flatnonzero(keep), conflicts
-
-
-def _all_ids(results: list[FileResult]) -> pa.ChunkedArray:
-    """The record ids of all files' candidates, in candidate order."""
-    import pyarrow as pa
-
-    return pa.chunked_array([result.ids for result in results], pa.large_string())
-
-
-def _take(results: list[FileResult], column: str, rows: np.ndarray) -> pa.ChunkedArray:
-    """Column `column` of all files' candidates, at ascending candidate positions `rows`."""
-    import pyarrow as pa
-
-    chunks = [chunk for result in results for chunk in getattr(result, column).chunks]
-    combined = pa.chunked_array(chunks, pa.large_string())
-    return combined if _is_everything(rows, len(combined)) else rows_of(combined, rows)
-
-
-def _is_everything(rows: np.ndarray, count: int) -> bool:
-    """Whether sorted, distinct positions `rows` are all of 0..count-1 (a take would copy)."""
-    return len(rows) == count
+    kept = np.ones(len(keys), dtype=bool)
+    kept[repeated] = False
+    kept[[c.seq for c in winners]] = True
+    keep = []
+    for file, result in enumerate(results):
+        file_keep = np.zeros(result.table.num_rows, dtype=bool)
+        file_keep[rows[file]] = kept[starts[file] : starts[file + 1]]
+        keep.append(file_keep)
+    return keep, conflicts
 
 
 def write_records(
-    path: Path, sources: list[CsvSource], results: list[FileResult], rows: np.ndarray
+    path: Path, sources: list[CsvSource], results: list[FileResult], keep: list[np.ndarray]
 ) -> None:
-    """The kept records as JSONL, byte for byte what json.dumps(QARecord._asdict()) writes."""
+    """The rows `keep` marks, file after file, as JSONL: byte for byte what
+    json.dumps(QARecord._asdict()) writes. Lines are joined for every row of a slice (no
+    column is filtered first, which would copy its text) and only the kept ones written."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    file_of = np.repeat(np.arange(len(results)), [len(r.ids) for r in results])[rows]
-    names = pa.array([encode_basestring(s.path.name) for s in sources], pa.large_string())
-    record_numbers = np.concatenate([r.kept + 1 for r in results])[rows]
-    ids = _all_ids(results)
-    pieces = [
-        _lit('{"id": "'),
-        ids if _is_everything(rows, len(ids)) else rows_of(ids, rows),
-        _lit('", "question": "'),
-        _take(results, "json_question", rows),
-        _lit('", "answer": "'),
-        _take(results, "json_answer", rows),
-        _lit('", "category": "'),
-        _take(results, "json_category", rows),
-        _lit('", "source": '),
-        names.take(file_of),
-        _lit(', "row": '),
-        pc.cast(pa.array(record_numbers), pa.large_string()),
-        _lit("}\n"),
-        _lit(""),  # the separator binary_join_element_wise puts between the pieces
-    ]
+    def pieces(source: CsvSource, result: FileResult) -> list[pa.Array | pa.ChunkedArray]:
+        name = encode_basestring(source.path.name)
+        numbers = np.arange(1, result.table.num_rows + 1)
+        return [
+            _lit('{"id": "'),
+            result.ids,
+            _lit('", "question": "'),
+            result.json_question,
+            _lit('", "answer": "'),
+            result.json_answer,
+            _lit('", "category": "'),
+            result.json_category,
+            _lit(f'", "source": {name}, "row": '),
+            pc.cast(pa.array(numbers), pa.large_string()),
+            _lit("}\n"),
+            _lit(""),  # the separator binary_join_element_wise puts between the pieces
+        ]
 
-    def lines(start: int) -> list[pa.Array]:
-        """The JSONL lines of rows start .. start + _WRITE_ROWS, as arrays of text."""
+    def lines(job: tuple[int, int]) -> tuple[list[pa.Array], np.ndarray]:
+        """The JSONL lines of one file's rows start .. start + _WRITE_ROWS, and which to keep."""
+        file, start = job
         joined = pc.binary_join_element_wise(
-            *(p if isinstance(p, pa.Scalar) else p.slice(start, _WRITE_ROWS) for p in pieces)
+            *(p if isinstance(p, pa.Scalar) else p.slice(start, _WRITE_ROWS) for p in parts[file])
         )
-        return joined.chunks if isinstance(joined, pa.ChunkedArray) else [joined]
+        chunks = joined.chunks if isinstance(joined, pa.ChunkedArray) else [joined]
+        return chunks, keep[file][start : start + _WRITE_ROWS]
 
+    parts = [pieces(source, result) for source, result in zip(sources, results, strict=True)]
+    jobs = [
+        (file, start)
+        for file, result in enumerate(results)
+        for start in range(0, result.table.num_rows, _WRITE_ROWS)
+        if keep[file][start : start + _WRITE_ROWS].any()
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     # Two threads join slices of rows (the kernel releases the GIL) while this one writes.
     with ThreadPoolExecutor(max_workers=2) as pool, path.open("wb") as handle:
-        for chunks in pool.map(lines, range(0, len(rows), _WRITE_ROWS)):
+        for chunks, kept in pool.map(lines, jobs):
+            position = 0
             for chunk in chunks:
-                handle.write(_utf8_bytes(chunk))
+                handle.writelines(_kept_lines(chunk, kept[position : position + len(chunk)]))
+                position += len(chunk)
+
+
+def _kept_lines(lines: pa.Array, keep: np.ndarray) -> list[memoryview]:
+    """The text of `lines` (a large_string array) where `keep` is True, as a few views of its
+    buffer: one per run of kept lines."""
+    import numpy as np
+
+    if keep.all():
+        return [_utf8_bytes(lines)]
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[
+        lines.offset : lines.offset + len(lines) + 1
+    ]
+    edges = np.diff(np.concatenate(([0], keep.view(np.int8), [0])))
+    data = memoryview(lines.buffers()[2] or b"")
+    return [
+        data[offsets[first] : offsets[end]]
+        for first, end in zip(
+            np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True
+        )
+    ]
 
 
 def _utf8_bytes(texts: pa.Array) -> memoryview:

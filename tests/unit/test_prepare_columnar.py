@@ -294,8 +294,13 @@ def test_record_ids_match_record_id() -> None:
 
     rng = random.Random(12)
     questions = _random_texts(rng, 2000) + ["", "?!", "ÉCOLE", "ǅ", "ﬁ\x1ca"]
-    ids = prepare_columnar.record_ids(pa.chunked_array([pa.array(questions, pa.large_string())]))
-    assert ids.to_pylist() == [record_id(q) for q in questions]
+    ascii_edges = [" - a -- b - ", "A\x1cB\x1fC\x0bD", "\tTab\r\nEnd\x0c", "x!y", "!", " ", "  "]
+    with_nul = ["a\x00b", "Where IS it?"]
+    chunks = [questions, ascii_edges, [], with_nul, ascii_edges[::-1]]
+    ids = prepare_columnar.record_ids(
+        pa.chunked_array([pa.array(chunk, pa.large_string()) for chunk in chunks])
+    )
+    assert ids.to_pylist() == [record_id(q) for chunk in chunks for q in chunk]
     assert prepare_columnar.record_ids(pa.chunked_array([], pa.large_string())).to_pylist() == []
 
 
