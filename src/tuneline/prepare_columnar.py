@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+import re
 import string
 import unicodedata
 from collections import Counter
@@ -51,8 +52,10 @@ _SAFE_BLOCKS = (
     (0xAC00, 0xD7A3),
 )
 _ARTEFACT_MAX_CHARS = 24  # mapping.is_artefact never matches longer text
-# What json.dumps(ensure_ascii=False) escapes; text without any of it is written as it is.
-_JSON_ESCAPED = r'[\x00-\x1f"\\]'
+# The bytes json.dumps(ensure_ascii=False) escapes in normalised text, and the letter after the
+# backslash (every byte is itself but the line break).
+_LINE_BREAK, _QUOTE, _BACKSLASH = 0x0A, 0x22, 0x5C
+_ESCAPE_LETTER = bytes(range(256)).replace(b"\n", b"n")
 _ID_BYTES = 8  # prepare.record_id keeps the first 16 hex digits of the SHA-256
 _WRITE_ROWS = 65_536  # JSONL lines built (about 25 MB) and written at a time
 
@@ -455,11 +458,44 @@ def _lit(text: str) -> pa.Scalar:
 
 
 def json_escaped(texts: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Each text as json.dumps(text, ensure_ascii=False) writes it, less the quotes around it:
-    the encoder runs only on text holding a character it escapes (quote, backslash, control)."""
-    import pyarrow.compute as pc
+    """Each text as json.dumps(text, ensure_ascii=False) writes it, less the quotes around it."""
+    import pyarrow as pa
 
-    return _patched(texts, pc.match_substring_regex(texts, _JSON_ESCAPED), _json_body)
+    return pa.chunked_array([_json_escaped(chunk) for chunk in texts.chunks], pa.large_string())
+
+
+def _json_escaped(texts: pa.Array) -> pa.Array:
+    """json_escaped on one large_string array, by numpy on its whole buffer: a backslash goes
+    in before every quote, backslash and line break, and the line break becomes "n". Text
+    holding another control character (rare: \\x01 from a broken export) is then escaped again
+    by the encoder itself."""
+    import numpy as np
+    import pyarrow as pa
+
+    if not len(texts):
+        return texts
+    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[
+        texts.offset : texts.offset + len(texts) + 1
+    ]
+    starts = offsets - offsets[0]
+    raw = np.frombuffer(texts.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
+    line_break = raw == _LINE_BREAK
+    other_control = np.flatnonzero((raw < 0x20) & ~line_break)
+    escaped = np.flatnonzero(line_break | (raw == _QUOTE) | (raw == _BACKSLASH))
+    result = texts
+    if len(escaped):
+        out = np.insert(raw, escaped, _BACKSLASH)
+        after = escaped + np.arange(1, len(escaped) + 1)  # where each escaped byte went
+        out[after] = np.frombuffer(_ESCAPE_LETTER, dtype=np.uint8)[out[after]]
+        new_offsets = starts + np.searchsorted(escaped, starts)  # a byte more per escape before
+        result = pa.LargeStringArray.from_buffers(
+            len(texts), pa.py_buffer(new_offsets), pa.py_buffer(out)
+        )
+    if len(other_control):
+        rows = np.unique(np.searchsorted(starts, other_control, side="right") - 1)
+        values = [_json_body(text) for text in texts.take(rows).to_pylist()]
+        result = _spliced(result, rows, values)
+    return result
 
 
 def _json_body(text: str) -> str:
@@ -480,6 +516,7 @@ _KEY_TABLE = bytes.maketrans(
     string.ascii_lowercase.encode() + b" " * len(_ASCII_SPACE),
 )
 _KEY_DELETE = string.punctuation.encode()
+_SPACE_RUN = re.compile(b"  +")
 _ROW_END = b"\x00"  # ends each row in the joined chunk; never in the text of a chunk taken here
 
 
@@ -504,8 +541,7 @@ def record_keys(questions: pa.ChunkedArray) -> np.ndarray:
             digests += [sha256(question_key(text).encode()).digest() for text in texts]
             continue
         joined = _ROW_END + joined.translate(_KEY_TABLE, _KEY_DELETE)
-        while b"  " in joined:
-            joined = joined.replace(b"  ", b" ")
+        joined = _SPACE_RUN.sub(b" ", joined)
         joined = joined.replace(b" " + _ROW_END, _ROW_END).replace(_ROW_END + b" ", _ROW_END)
         digests += [sha256(key).digest() for key in joined[1:-1].split(_ROW_END)]
     not_ascii = np.flatnonzero(~pc.string_is_ascii(questions).to_numpy(zero_copy_only=False))

@@ -283,10 +283,30 @@ def test_already_normal_text_is_what_normalize_text_leaves_unchanged() -> None:
 def test_json_escaped_matches_json_dumps() -> None:
     rng = random.Random(4)
     texts = _random_texts(rng, 2000) + ["\x00\x1f\x7f", "\u2028", '"\\', "\t\b\f\r", ""]
+    texts += ['a\x01"\nb', "\x1f", 'x\n"\\']
     escaped = prepare_columnar.json_escaped(pa.chunked_array([pa.array(texts, pa.large_string())]))
     assert ['"' + e + '"' for e in escaped.to_pylist()] == [
         json.dumps(t, ensure_ascii=False) for t in texts
     ]
+
+
+def test_json_escaped_without_the_encoder_matches_json_dumps(monkeypatch) -> None:
+    """Text whose only control character is the line break is escaped by numpy alone."""
+    rng = random.Random(5)
+    texts = [t for t in _random_texts(rng, 2000) if not re.search("[\\x00-\\x09\\x0b-\\x1f]", t)]
+    texts += ['"\\"', "\n\n", "a\nb", 'ü"ß\\\n', "", "\u2028\x7f"]
+    monkeypatch.setattr(prepare_columnar, "_json_body", _fail)
+    chunks = [texts[:700], [], texts[700:], ["plain"]]
+    escaped = prepare_columnar.json_escaped(
+        pa.chunked_array([pa.array(chunk, pa.large_string()) for chunk in chunks])
+    )
+    assert ['"' + e + '"' for e in escaped.to_pylist()] == [
+        json.dumps(t, ensure_ascii=False) for chunk in chunks for t in chunk
+    ]
+
+
+def _fail(*args: object) -> str:
+    raise AssertionError("the per-text encoder ran")
 
 
 def test_record_ids_match_record_id() -> None:
