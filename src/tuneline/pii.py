@@ -318,12 +318,14 @@ def redact_pii(text: str) -> tuple[str, Counter[str]]:
 # A superset of the detectors above, as one RE2 pattern (pyarrow.compute runs it over a whole
 # column in C): a text that does not match cannot hold a hit, so `candidate_mask` lets a caller
 # run `has_pii` on the few texts that do. Each branch is something every hit of one detector
-# contains. Cards and phones: 7+ digits with only separators between them (cards hold 13+,
-# phones 7+). IBAN: country code, check digits and the two groups of four that _IBAN needs at
-# least (so discount codes such as "SPRING25" are not candidates). E-mail: "@". Prefixed
-# secrets: their prefix. Assigned secrets: a secret name before a ":" or "=", spelled with
-# every character Python's re.IGNORECASE matches (the Kelvin sign for "k", the long s for
-# "s"; a test checks that list against every code point).
+# contains. Cards: 13 digits in a row, or 7 digits with a separator among them (each printed
+# layout has one after 4 digits). Phones: "+" and 7 digits, or 7 digits with a separator among
+# them: every national layout has one within its first 5 digits, so bare order and tracking
+# numbers ("ref 232292048764") are not candidates. IBAN: country code, check digits and the two
+# groups of four that _IBAN needs at least (so discount codes such as "SPRING25" are not
+# candidates). E-mail: "@". Prefixed secrets: their prefix. Assigned secrets: a secret name
+# before a ":" or "=", spelled with every character Python's re.IGNORECASE matches (the Kelvin
+# sign for "k", the long s for "s"; a test checks that list against every code point).
 _CASE_VARIANTS = {"k": "kK\\x{212A}", "s": "sS\\x{17F}"}
 
 
@@ -333,9 +335,23 @@ def _any_case(word: str) -> str:
 
 
 _SECRET_NAME_WORDS = ("key", "secret", "token", "passw")  # every _SECRET_NAME holds one
+_NUMBER_SEPARATOR = r"[ ().+\-]"
+
+
+def _seven_digits_separated() -> str:
+    """RE2 for 7 digits with separators between them, at least one gap not empty."""
+    gap, digit = f"{_NUMBER_SEPARATOR}*", "[0-9]"
+    return "|".join(
+        f"{digit}(?:{gap}{digit}){{{k}}}{_NUMBER_SEPARATOR}+{digit}(?:{gap}{digit}){{{5 - k}}}"
+        for k in range(6)  # the first not-empty gap follows digit k + 1
+    )
+
+
 PII_CANDIDATE_RE2 = "|".join(
     (
-        r"[0-9](?:[ ().+\-]*[0-9]){6}",
+        "[0-9]{13}",
+        rf"\+[0-9](?:{_NUMBER_SEPARATOR}*[0-9]){{6}}",
+        _seven_digits_separated(),
         r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2}",
         "@",
         r"sk-|AKIA|gh[pousr]_|github_pat_|xox[abposr]-|AIza|eyJ",

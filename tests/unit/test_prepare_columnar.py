@@ -248,6 +248,59 @@ def test_pii_candidate_mask_never_misses_a_hit() -> None:
     assert all(mask[-3:])  # the IBANs
 
 
+def _number_like(rng: random.Random) -> str:
+    """Groups of digits joined the ways numbers are written (and some they are not), half of
+    them given a Luhn check digit, with odd characters around."""
+    groups = ["".join(rng.choice("0123456789") for _ in range(rng.randint(1, 6)))]
+    for _ in range(rng.randint(0, 5)):
+        groups += [rng.choice(["", " ", "-", ".", ") ", " (", "+", "  ", "/"])]
+        groups += ["".join(rng.choice("0123456789") for _ in range(rng.randint(1, 6)))]
+    number = "".join(groups)
+    if rng.random() < 0.5:
+        digits = [int(c) for c in number if c.isdigit()]
+        total = sum(
+            d if i % 2 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(digits[-2::-1])
+        )
+        number = number[:-1] + str(-total % 10)
+    before = rng.choice(["", " ", "+", "(", "x", "#", "call "])
+    return before + number + rng.choice(["", " ", ".", "x", ", ok"])
+
+
+def _card_like(rng: random.Random) -> str:
+    """A Luhn-valid card number in one of the printed layouts."""
+    layout = rng.choice([(4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3), (13,), (16,), (19,)])
+    digits = [rng.randint(2, 6)] + [rng.randint(0, 9) for _ in range(sum(layout) - 1)]
+    total = sum(
+        d if i % 2 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(digits[-2::-1])
+    )
+    digits[-1] = -total % 10
+    text, sep = "".join(map(str, digits)), rng.choice(" -")
+    groups, start = [], 0
+    for width in layout:
+        groups.append(text[start : start + width])
+        start += width
+    return rng.choice(["card ", "", "("]) + sep.join(groups) + rng.choice(["", ".", " ok"])
+
+
+def test_pii_candidate_mask_never_misses_a_card_or_phone_number() -> None:
+    """Random strings of digits and separators: every one has_pii flags is a candidate."""
+    rng = random.Random(21)
+    texts = [_number_like(rng) for _ in range(20_000)]
+    texts += [f"call {a}" for a in ("020 7946 0958", "07700 900123", "06 12 34 56 78")]
+    texts += ["3782 822463 10005", "4111111111111111", "+442079460958", "(555) 1234567"]
+    texts += [_card_like(rng) for _ in range(2_000)]
+    mask = pii.candidate_mask(pa.array(texts, pa.large_string()))
+    flagged = [text for text in texts if pii.has_pii(text)]
+    assert len(flagged) > 500
+    missed = [text for text, maybe in zip(texts, mask, strict=True) if not maybe]
+    assert [text for text in missed if pii.has_pii(text)] == []
+
+
+def test_pii_candidate_mask_passes_over_bare_order_and_tracking_numbers() -> None:
+    texts = ["Order ORD-866758, tracking number 232292048764.", "invoice 5551234567", "1234567"]
+    assert not any(pii.candidate_mask(pa.array(texts, pa.large_string())))
+
+
 def test_pii_candidate_mask_passes_over_discount_codes() -> None:
     """Codes like SPRING25 share an IBAN's first four characters but are not candidates."""
     texts = ["Why won't SPRING25 apply?", "The code TRAIL10 only applies to full-price items."]
