@@ -397,12 +397,14 @@ def _check_rows(
 
     n = len(question)
     q_len, a_len = _lengths(question), _lengths(answer)
-    reason = np.full(n, "", dtype=object)
+    reasons = [""]  # a row's code indexes this; 0 = no check failed yet
+    code = np.zeros(n, dtype=np.uint8)
 
     def fail(mask: np.ndarray, why: str) -> np.ndarray:
         """Give `why` to the rows of `mask` still without a reason; return those still alive."""
-        reason[mask & (reason == "")] = why
-        return reason == ""
+        reasons.append(why)
+        code[mask & (code == 0)] = len(reasons) - 1
+        return code == 0
 
     alive = fail(q_len == 0, "empty_question")
     alive = fail(alive & (a_len == 0), "empty_answer")
@@ -436,6 +438,7 @@ def _check_rows(
         too_long = np.zeros(n, dtype=bool)
         too_long[checked] = ~fits[checked]
         alive = fail(too_long, "too_long_for_context")
+    reason = np.array(reasons, dtype=object)[code]
     return _CheckedRows(alive, reason, question, answer, redacted_rows, redacted)
 
 
