@@ -7,6 +7,12 @@ only. `great_expectations` (about 5 s to import) and pandas are imported inside 
 Only critical failures fail the validation; warning failures are reported and kept.
 Column checks other than `not_null` skip missing values (GX counts them apart), so pair a
 `length_between` or `values_in_set` check with a `not_null` one where nulls matter.
+
+Speed (a million rows per run): GX sees only the columns the specs name, and a length check
+runs as a range check on the column's lengths, computed here: by pyarrow for pandas ArrowDtype
+text (`table.to_pandas(types_mapper=pd.ArrowDtype)`), where GX's own length check would turn
+every value into a Python string. A column that is only null- and length-checked reaches GX
+as its lengths alone (missing where the value is), so GX never copies its text.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ _GX_CLASS_BY_KIND = {
     "row_count_between": "ExpectTableRowCountToBeBetween",
     "not_null": "ExpectColumnValuesToNotBeNull",
     "unique": "ExpectColumnValuesToBeUnique",
-    "length_between": "ExpectColumnValueLengthsToBeBetween",
+    "length_between": "ExpectColumnValuesToBeBetween",  # on the column's lengths: _gx_column
     "values_in_set": "ExpectColumnValuesToBeInSet",
     "not_match_regex": "ExpectColumnValuesToNotMatchRegex",
 }
@@ -59,6 +65,7 @@ _META_NAME_KEY = "tuneline_name"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _MAX_EXAMPLES = 3  # unexpected values quoted in `observed`
 _MAX_EXAMPLE_CHARS = 40
+_LENGTHS_COLUMN = "length of {}"  # the GX column holding a `length_between` column's lengths
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,9 @@ class CheckOutcome:
     unexpected_count: int  # 0 for table-level checks, which have no unexpected values
     observed: str  # e.g. "rows=812", "2 of 812 values unexpected; lengths 4210, 5001"
     reason: str
+    # Index labels in the frame of the first unexpected values (those `observed` quotes), so a
+    # reviewer can find the rows: a length check quotes lengths, not the text.
+    example_rows: tuple[int | str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -178,6 +188,15 @@ def _check_specs(specs: list[ExpectationSpec], columns: list[str], suite_name: s
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ValueError(f"suite {suite_name!r}: expectation names must be unique: {duplicates}")
+    clashing = sorted(
+        {_gx_column(spec) or "" for spec in specs if spec.kind == "length_between"}
+        & {spec.column or "" for spec in specs if spec.kind != "length_between"}
+    )
+    if clashing:
+        raise ValueError(
+            f"suite {suite_name!r}: a length check names its lengths column {clashing}, "
+            "which another check also names; rename that column"
+        )
     missing = [spec for spec in specs if spec.column is not None and spec.column not in columns]
     if missing:
         listed = "; ".join(f"{spec.name!r} needs column {spec.column!r}" for spec in missing)
@@ -204,15 +223,97 @@ def _validate_with_gx(
     )
     suite = context.suites.add(gx.ExpectationSuite(name=suite_name))
     for spec in specs:
-        suite.add_expectation(_build_expectation(gx.expectations, spec))
+        suite.add_expectation(
+            _build_expectation(gx.expectations, spec, _gx_columns(specs)[spec.name])
+        )
     validation = context.validation_definitions.add(
         gx.ValidationDefinition(name=suite_name, data=batch_definition, suite=suite)
     )
+    frame = _frame_for_gx(df, specs)
     with _no_batch_fingerprint():
-        result = validation.run(batch_parameters={"dataframe": df}, result_format="SUMMARY")
+        result = validation.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
     by_name = _results_by_spec_name(result.results)
     outcomes = tuple(_to_outcome(spec, by_name[spec.name]) for spec in specs)
     return outcomes, gx.__version__
+
+
+def _frame_for_gx(df: pd.DataFrame, specs: list[ExpectationSpec]) -> pd.DataFrame:
+    """The columns of `df` that `specs` check, as `_gx_columns` names them: a column's lengths
+    for its `length_between` check (and for its `not_null` check, when those two are all that
+    look at it: a length is missing exactly where the value is, and the text itself then never
+    reaches GX). GX copies the whole frame each time it drops the rows a check skips, so it gets
+    no other column, its numpy columns in one block (pandas would join them on every copy)
+    and its ArrowDtype columns in one chunk each (pyarrow would join them on every copy)."""
+    import pandas as pd
+
+    columns = {}
+    for spec in specs:
+        gx_column = _gx_columns(specs)[spec.name]
+        if spec.column is None or gx_column is None or gx_column in columns:
+            continue
+        if gx_column == spec.column:
+            columns[gx_column] = _one_chunk(df[spec.column])
+        else:
+            columns[gx_column] = _value_lengths(df[spec.column]).array
+    return pd.DataFrame(columns, index=df.index, copy=True)  # pyarrow data is not copied
+
+
+def _one_chunk(values: pd.Series) -> Any:
+    """The column's array; for an ArrowDtype column, its pyarrow chunks joined into one."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if not isinstance(values.dtype, pd.ArrowDtype):
+        return values.array
+    data = pa.array(values)  # the column's own pyarrow data: an Array, or a ChunkedArray
+    if isinstance(data, pa.ChunkedArray):
+        data = data.combine_chunks()
+    return pd.arrays.ArrowExtensionArray(data)
+
+
+def _value_lengths(values: pd.Series) -> pd.Series:
+    """len(str(value)) per value, what GX's length check measures; missing values stay missing
+    (NaN), so the range check skips and counts them as GX's length check did."""
+    import pandas as pd
+    import pyarrow as pa
+
+    dtype = values.dtype
+    if isinstance(dtype, pd.ArrowDtype) and (
+        pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype)
+    ):
+        lengths = values.str.len()  # pyarrow's utf8_length: code points, as Python's len
+        return lengths.astype("float64" if lengths.hasnans else "int64")
+    return values.map(lambda value: len(str(value)), na_action="ignore")
+
+
+def _gx_column(spec: ExpectationSpec) -> str | None:
+    """The column of `_frame_for_gx` that GX checks for a spec of its own."""
+    if spec.kind == "length_between":
+        return _LENGTHS_COLUMN.format(spec.column)
+    return spec.column
+
+
+def _gx_columns(specs: list[ExpectationSpec]) -> dict[str, str | None]:
+    """The column GX checks for each spec (by name): `_gx_column`, except that a `not_null`
+    check reads the lengths column when the rest of the suite only measures that column."""
+    lengths_only = {
+        spec.column
+        for spec in specs
+        if spec.kind == "length_between"
+        and all(
+            other.kind in ("not_null", "length_between")
+            for other in specs
+            if other.column == spec.column
+        )
+    }
+    return {
+        spec.name: (
+            _LENGTHS_COLUMN.format(spec.column)
+            if spec.kind == "not_null" and spec.column in lengths_only
+            else _gx_column(spec)
+        )
+        for spec in specs
+    }
 
 
 def import_gx_in_background() -> Future[Any]:
@@ -274,12 +375,12 @@ def _quiet_gx_logging() -> None:
         gx_logger.setLevel(logging.WARNING)
 
 
-def _build_expectation(gx_expectations: Any, spec: ExpectationSpec) -> Any:
+def _build_expectation(gx_expectations: Any, spec: ExpectationSpec, gx_column: str | None) -> Any:
     """The GX expectation object for one spec, tagged with our name in its meta."""
     expectation_class = getattr(gx_expectations, _GX_CLASS_BY_KIND[spec.kind])
     kwargs = {key: value for key, value in spec.args.items() if value is not None}
     if spec.column is not None:
-        kwargs["column"] = spec.column
+        kwargs["column"] = gx_column
     return expectation_class(**kwargs, severity=spec.severity, meta={_META_NAME_KEY: spec.name})
 
 
@@ -302,7 +403,14 @@ def _to_outcome(spec: ExpectationSpec, gx_result: Any) -> CheckOutcome:
         unexpected_count=int(details.get("unexpected_count") or 0),
         observed=observed,
         reason=spec.reason,
+        example_rows=_example_rows(details),
     )
+
+
+def _example_rows(details: dict[str, Any]) -> tuple[int | str, ...]:
+    """The frame index labels of the first unexpected values GX lists (ints stay ints)."""
+    labels = list(details.get("partial_unexpected_index_list") or [])[:_MAX_EXAMPLES]
+    return tuple(label if isinstance(label, int) else str(label) for label in labels)
 
 
 def _gx_error_message(exception_info: Any) -> str | None:
@@ -326,8 +434,8 @@ def _describe_unexpected(kind: str, details: dict[str, Any]) -> str:
     if missing and kind != "not_null":
         text += f" ({missing} missing, not checked)"
     examples = list(details.get("partial_unexpected_list") or [])[:_MAX_EXAMPLES]
-    if kind == "length_between" and examples:
-        text += "; lengths " + ", ".join(str(len(str(value))) for value in examples)
+    if kind == "length_between" and examples:  # GX checked the lengths, not the values
+        text += "; lengths " + ", ".join(str(int(value)) for value in examples)
     elif kind != "not_null" and examples:
         text += "; e.g. " + ", ".join(_shorten(repr(value)) for value in examples)
     return text
@@ -392,7 +500,7 @@ def _write_html_report(
  only critical failures fail the validation.</p>
 <table>
 <tr><th>Status</th><th>Check</th><th>Kind</th><th>Column</th><th>Severity</th>
-<th>Unexpected</th><th>Observed</th><th>Guards against</th></tr>
+<th>Unexpected</th><th>Observed</th><th>Example rows</th><th>Guards against</th></tr>
 {rows}
 </table>
 </body>
@@ -413,6 +521,7 @@ def _html_row(outcome: CheckOutcome) -> str:
         outcome.severity,
         str(outcome.unexpected_count),
         outcome.observed,
+        ", ".join(str(row) for row in outcome.example_rows),
         outcome.reason,
     ]
     tds = "".join(

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from tuneline.errors import DataError
@@ -13,7 +14,9 @@ from tuneline.expectations import (
     CheckOutcome,
     ExpectationSpec,
     ValidationSummary,
+    _frame_for_gx,
     _gx_error_message,
+    _value_lengths,
     import_gx_in_background,
     run_expectations,
 )
@@ -139,6 +142,7 @@ def test_length_failure_shows_the_lengths_seen(tmp_path: Path) -> None:
     spec = _spec("answer_length", "length_between", "answer", max_value=4000)
     (outcome,) = run_expectations(frame, [spec], tmp_path).outcomes
     assert outcome.observed == "1 of 2 values unexpected; lengths 4210"
+    assert outcome.example_rows == (1,)  # GX checked lengths: the row says which text it was
 
 
 def test_warning_failure_keeps_success(tmp_path: Path) -> None:
@@ -239,3 +243,112 @@ def test_gx_import_in_background_yields_the_module() -> None:
     import great_expectations
 
     assert import_gx_in_background().result(timeout=120) is great_expectations
+
+
+# Code points, as Python's len counts them: astral (4 UTF-8 bytes, 2 UTF-16 units), combining
+# marks, CJK, an empty text and a missing one.
+UNICODE_TEXTS = ["😀" * 5, "é", "e\u0301", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "日本語のテキスト", "", "plain ascii", None]
+
+
+def _arrow_frame(columns: dict[str, list]) -> pd.DataFrame:
+    """A frame of pandas ArrowDtype text columns in several pyarrow chunks, as validate's."""
+    table = pa.table(
+        {
+            name: pa.chunked_array([values[:2], values[2:]], pa.large_string())
+            for name, values in columns.items()
+        }
+    )
+    return table.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def test_value_lengths_of_arrow_text_equal_python_len() -> None:
+    expected = [None if text is None else len(text) for text in UNICODE_TEXTS]
+    for frame in (_arrow_frame({"t": UNICODE_TEXTS}), pd.DataFrame({"t": UNICODE_TEXTS})):
+        lengths = _value_lengths(frame["t"])
+        assert [None if pd.isna(n) else int(n) for n in lengths] == expected
+
+
+def test_value_lengths_of_other_values_are_those_of_their_text() -> None:
+    # what GX's own length check measured: len(str(value)); missing values stay missing
+    lengths = _value_lengths(pd.Series([12345, 1.5, "ab", None, float("nan")], dtype=object))
+    assert list(lengths[:3]) == [5, 3, 2]
+    assert lengths[3:].isna().all()
+
+
+def test_length_check_gives_the_same_outcome_on_arrow_and_object_text(tmp_path: Path) -> None:
+    spec = _spec("answer_length", "length_between", "answer", min_value=1, max_value=5)
+    outcomes = [
+        run_expectations(frame, [spec], tmp_path / name).outcomes
+        for name, frame in (
+            ("arrow", _arrow_frame({"answer": UNICODE_TEXTS})),
+            ("object", pd.DataFrame({"answer": UNICODE_TEXTS})),
+        )
+    ]
+    assert outcomes[0] == outcomes[1]
+    (outcome,) = outcomes[0]
+    # too long: 7 ("𝔘𝔫𝔦𝔠𝔬𝔡𝔢"), 8 ("日本語のテキスト"), 11; too short: 0; "😀" * 5 is 5
+    assert outcome.unexpected_count == 4
+    assert outcome.observed == (
+        "4 of 8 values unexpected (1 missing, not checked); lengths 7, 8, 0"
+    )
+    assert outcome.example_rows == (3, 4, 5)
+
+
+def test_gx_gets_the_checked_columns_in_one_chunk_and_the_lengths(tmp_path: Path) -> None:
+    frame = _arrow_frame({"question": ["q1", "q2", "q3"], "answer": ["a", "bb", "ccc"]})
+    frame["unchecked"] = [1, 2, 3]
+    specs = [
+        _spec("answer_not_null", "not_null", "answer"),
+        _spec("answer_length", "length_between", "answer", min_value=1),
+    ]
+    gx_frame = _frame_for_gx(frame, specs)
+    # null and length checks alone: GX gets the lengths, never the text
+    assert list(gx_frame.columns) == ["length of answer"]
+    assert gx_frame["length of answer"].tolist() == [1, 2, 3]
+    assert run_expectations(frame, specs, tmp_path).success
+    specs.append(_spec("answer_allowed", "values_in_set", "answer", value_set=["a", "bb", "ccc"]))
+    gx_frame = _frame_for_gx(frame, specs)
+    assert list(gx_frame.columns) == ["answer", "length of answer"]
+    assert pa.array(frame["answer"]).num_chunks == 2
+    assert isinstance(pa.array(gx_frame["answer"]), pa.Array)  # one chunk
+    assert gx_frame["answer"].tolist() == ["a", "bb", "ccc"]
+    assert run_expectations(frame, specs, tmp_path).success
+
+
+def test_not_null_read_from_the_lengths_counts_the_missing_text(tmp_path: Path) -> None:
+    for frame in (
+        _arrow_frame({"answer": ["a", None, "ccc", None]}),
+        pd.DataFrame({"answer": ["a", None, "ccc", float("nan")]}),
+    ):
+        specs = [
+            _spec("answer_not_null", "not_null", "answer"),
+            _spec("answer_length", "length_between", "answer", min_value=1, max_value=2),
+        ]
+        not_null, length = run_expectations(frame, specs, tmp_path).outcomes
+        assert (not_null.success, not_null.unexpected_count, not_null.example_rows) == (
+            False,
+            2,
+            (1, 3),
+        )
+        assert (length.unexpected_count, length.example_rows) == (1, (2,))
+        assert length.observed == "1 of 4 values unexpected (2 missing, not checked); lengths 3"
+
+
+def test_a_column_named_like_a_lengths_column_is_refused(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"answer": ["a"], "length of answer": [1]})
+    specs = [
+        _spec("answer_length", "length_between", "answer", min_value=1),
+        _spec("clash", "not_null", "length of answer"),
+    ]
+    with pytest.raises(ValueError, match="length of answer"):
+        run_expectations(frame, specs, tmp_path)
+
+
+def test_report_lists_example_rows(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"answer": ["fine", None, "ok", None]})
+    summary = run_expectations(frame, [_spec("answer_not_null", "not_null", "answer")], tmp_path)
+    (outcome,) = summary.outcomes
+    assert outcome.example_rows == (1, 3)
+    record = json.loads(summary.report_json.read_text(encoding="utf-8"))
+    assert record["outcomes"][0]["example_rows"] == [1, 3]
+    assert "<td>1, 3</td>" in summary.report_html.read_text(encoding="utf-8")

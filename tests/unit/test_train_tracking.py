@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -116,11 +117,15 @@ def _start_server(store: Path, port: int) -> subprocess.Popen:
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # its uvicorn worker goes down with it
     )
-    deadline = time.monotonic() + 90
+    # Ready when it answers HTTP, not when the port accepts: the port is bound before the
+    # worker has loaded the app, and on a slow machine that takes longer than a metric upload
+    # is given (tracking.quick_requests).
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as reply:
+                if reply.status == 200:
+                    return proc
         except OSError:
             time.sleep(0.3)
     _stop_server(proc)
