@@ -658,7 +658,8 @@ def _resolve_duplicates(
         [result.keys[file_rows] for result, file_rows in zip(results, rows, strict=True)]
     )
     order = np.argsort(keys, kind="stable")
-    same_as_next = keys[order][1:] == keys[order][:-1]
+    ordered = keys[order]
+    same_as_next = ordered[1:] == ordered[:-1]
     repeated_in_order = np.zeros(len(keys), dtype=bool)
     repeated_in_order[1:] |= same_as_next
     repeated_in_order[:-1] |= same_as_next
