@@ -266,9 +266,7 @@ def _spliced(texts: pa.Array, rows: np.ndarray, values: list[str]) -> pa.Array:
         mask = np.zeros(len(texts), dtype=bool)
         mask[rows] = True
         return pc.replace_with_mask(texts, pa.array(mask), pa.array(values, pa.large_string()))
-    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[
-        texts.offset : texts.offset + len(texts) + 1
-    ]
+    offsets = _offsets(texts)
     data = memoryview(texts.buffers()[2] or b"")
     encoded = [value.encode("utf-8") for value in values]
     lengths = np.diff(offsets)
@@ -477,9 +475,7 @@ def _json_escaped(texts: pa.Array) -> pa.Array:
 
     if not len(texts):
         return texts
-    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[
-        texts.offset : texts.offset + len(texts) + 1
-    ]
+    offsets = _offsets(texts)
     starts = offsets - offsets[0]
     raw = np.frombuffer(texts.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
     line_break = raw == _LINE_BREAK
@@ -762,9 +758,7 @@ def _kept_lines(lines: pa.Array, keep: np.ndarray) -> list[memoryview]:
 
     if keep.all():
         return [_utf8_bytes(lines)]
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[
-        lines.offset : lines.offset + len(lines) + 1
-    ]
+    offsets = _offsets(lines)
     edges = np.diff(np.concatenate(([0], keep.view(np.int8), [0])))
     data = memoryview(lines.buffers()[2] or b"")
     return [
@@ -775,13 +769,19 @@ def _kept_lines(lines: pa.Array, keep: np.ndarray) -> list[memoryview]:
     ]
 
 
+def _offsets(texts: pa.Array) -> np.ndarray:
+    """A large_string array's offsets into its data buffer (len + 1 of them), uncopied."""
+    import numpy as np
+
+    return np.frombuffer(texts.buffers()[1], dtype=np.int64)[
+        texts.offset : texts.offset + len(texts) + 1
+    ]
+
+
 def _utf8_bytes(texts: pa.Array) -> memoryview:
     """All of a large_string array's text, concatenated, as UTF-8: its data buffer, uncopied."""
-    import numpy as np
 
     if len(texts) == 0:
         return memoryview(b"")
-    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[
-        texts.offset : texts.offset + len(texts) + 1
-    ]
+    offsets = _offsets(texts)
     return memoryview(texts.buffers()[2])[offsets[0] : offsets[-1]]
