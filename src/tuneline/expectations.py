@@ -222,10 +222,9 @@ def _validate_with_gx(
         .add_batch_definition_whole_dataframe("whole_frame")
     )
     suite = context.suites.add(gx.ExpectationSuite(name=suite_name))
+    gx_columns = _gx_columns(specs)
     for spec in specs:
-        suite.add_expectation(
-            _build_expectation(gx.expectations, spec, _gx_columns(specs)[spec.name])
-        )
+        suite.add_expectation(_build_expectation(gx.expectations, spec, gx_columns[spec.name]))
     validation = context.validation_definitions.add(
         gx.ValidationDefinition(name=suite_name, data=batch_definition, suite=suite)
     )
@@ -247,8 +246,9 @@ def _frame_for_gx(df: pd.DataFrame, specs: list[ExpectationSpec]) -> pd.DataFram
     import pandas as pd
 
     columns = {}
+    gx_columns = _gx_columns(specs)
     for spec in specs:
-        gx_column = _gx_columns(specs)[spec.name]
+        gx_column = gx_columns[spec.name]
         if spec.column is None or gx_column is None or gx_column in columns:
             continue
         if gx_column == spec.column:
