@@ -502,11 +502,6 @@ def _json_body(text: str) -> str:
     return encode_basestring(text)[1:-1]
 
 
-def record_ids(questions: pa.ChunkedArray) -> pa.Array:
-    """`prepare.record_id` of every question, as a string array."""
-    return hex_ids(record_keys(questions))
-
-
 # question_key of ASCII text on a whole chunk at once: bytes.translate lower-cases, turns what
 # str.split() splits on into spaces and deletes punctuation, in C; runs of spaces then shrink.
 _ASCII_SPACE = bytes(range(0x09, 0x0E)) + bytes(range(0x1C, 0x20))  # str.split()'s, with " "

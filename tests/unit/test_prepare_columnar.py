@@ -370,11 +370,13 @@ def test_record_ids_match_record_id() -> None:
     ascii_edges = [" - a -- b - ", "A\x1cB\x1fC\x0bD", "\tTab\r\nEnd\x0c", "x!y", "!", " ", "  "]
     with_nul = ["a\x00b", "Where IS it?"]
     chunks = [questions, ascii_edges, [], with_nul, ascii_edges[::-1]]
-    ids = prepare_columnar.record_ids(
+    keys = prepare_columnar.record_keys(
         pa.chunked_array([pa.array(chunk, pa.large_string()) for chunk in chunks])
     )
+    ids = prepare_columnar.hex_ids(keys)
     assert ids.to_pylist() == [record_id(q) for chunk in chunks for q in chunk]
-    assert prepare_columnar.record_ids(pa.chunked_array([], pa.large_string())).to_pylist() == []
+    no_keys = prepare_columnar.record_keys(pa.chunked_array([], pa.large_string()))
+    assert prepare_columnar.hex_ids(no_keys).to_pylist() == []
 
 
 def _write_prepared(path: Path, records: list[dict], tail: str = "") -> None:
