@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
-import re
 import string
 import unicodedata
 from collections import Counter
@@ -57,6 +56,10 @@ _ARTEFACT_MAX_CHARS = 24  # mapping.is_artefact never matches longer text
 _LINE_BREAK, _QUOTE, _BACKSLASH = 0x0A, 0x22, 0x5C
 _ESCAPE_LETTER = bytes(range(256)).replace(b"\n", b"n")
 _ID_BYTES = 8  # prepare.record_id keeps the first 16 hex digits of the SHA-256
+_DIGEST_BYTES = hashlib.sha256().digest_size
+# CSV bytes parsed per block, and so per chunk of every column: fewer, larger chunks than
+# pyarrow's 1 MB default save per-chunk work in the kernels and loops that follow.
+_CSV_BLOCK_BYTES = 16 << 20
 _WRITE_ROWS = 65_536  # JSONL lines built (about 25 MB) and written at a time
 
 
@@ -149,6 +152,7 @@ def _arrow_csv(path: Path, header: list[str]) -> pa.Table | None:
     try:
         return pcsv.read_csv(
             path,
+            read_options=pcsv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
             parse_options=pcsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
             convert_options=pcsv.ConvertOptions(
                 column_types={name: pa.large_string() for name in header},
@@ -322,29 +326,30 @@ def clean_file(
 ) -> FileResult:
     """Pass 1 of `_RowCleaner` on a whole file: the first failing check gives each row's reason.
 
-    Python hashes the questions into record ids on a second thread meanwhile: the checks are
-    mostly pyarrow kernels, which release the GIL, so the two share both cores."""
+    Python hashes the questions into record ids on a second thread meanwhile, from as soon as
+    they are normalised: the rest is mostly pyarrow kernels and numpy, which release the GIL,
+    so the two share both cores."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    table, name = source.table, source.path.name
-    n = table.num_rows
+    table, fmap, name = source.table, source.fmap, source.path.name
     already_normal_re2()  # built once, before the threads need it
-    question, answer, category = concurrently(
-        lambda: normalized(table.column(source.fmap.question)),
-        lambda: normalized(table.column(source.fmap.answer)),
-        lambda: (
-            normalized(table.column(source.fmap.category))
-            if source.fmap.category
-            else pa.chunked_array([pc.fill_null(pa.nulls(n, pa.large_string()), "")])
-        ),
-    )
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        hashing = pool.submit(record_keys, question)
-        checked = _check_rows(name, question, answer, params, fits_context)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answering = pool.submit(normalized, table.column(fmap.answer))
+        question = normalized(table.column(fmap.question))  # shorter: done first
+        hashing = pool.submit(record_keys, question)  # Python, for seconds: start it early
+        category = (
+            normalized(table.column(fmap.category))
+            if fmap.category
+            else pa.chunked_array([pc.fill_null(pa.nulls(table.num_rows, pa.large_string()), "")])
+        )
+        json_category = json_escaped(category)
+        checked = _check_rows(name, question, answering.result(), params, fits_context)
         question, answer = checked.question, checked.answer
-        escaped = [json_escaped(texts) for texts in (question, answer, category)]
+        json_question, json_answer = concurrently(
+            lambda: json_escaped(question), lambda: json_escaped(answer)
+        )
         keys = hashing.result()
     if len(checked.redacted_rows):  # their question may have changed, and with it the key
         keys[checked.redacted_rows] = record_keys(rows_of(question, checked.redacted_rows))
@@ -365,9 +370,9 @@ def clean_file(
         question=question,
         answer=answer,
         category=category,
-        json_question=escaped[0],
-        json_answer=escaped[1],
-        json_category=escaped[2],
+        json_question=json_question,
+        json_answer=json_answer,
+        json_category=json_category,
     )
 
 
@@ -503,20 +508,20 @@ def _json_body(text: str) -> str:
 
 
 # question_key of ASCII text on a whole chunk at once: bytes.translate lower-cases, turns what
-# str.split() splits on into spaces and deletes punctuation, in C; runs of spaces then shrink.
-_ASCII_SPACE = bytes(range(0x09, 0x0E)) + bytes(range(0x1C, 0x20))  # str.split()'s, with " "
+# str.split() splits on into spaces and deletes punctuation, in C; the few keys left with a
+# space at an end or two in a row (punctuation between spaces, line breaks) are then tidied.
 _KEY_TABLE = bytes.maketrans(
-    string.ascii_uppercase.encode() + _ASCII_SPACE,
-    string.ascii_lowercase.encode() + b" " * len(_ASCII_SPACE),
+    string.ascii_uppercase.encode() + bytes(range(0x09, 0x0E)) + bytes(range(0x1C, 0x20)),
+    string.ascii_lowercase.encode() + b" " * 9,
 )
 _KEY_DELETE = string.punctuation.encode()
-_SPACE_RUN = re.compile(b"  +")
 _ROW_END = b"\x00"  # ends each row in the joined chunk; never in the text of a chunk taken here
+_SPACE = 0x20
 
 
 def record_keys(questions: pa.ChunkedArray) -> np.ndarray:
     """The first 8 bytes of each `prepare.record_id` digest, as uint64: the same question key
-    and SHA-256. Keys of ASCII text are made a chunk at a time (see _KEY_TABLE); other text,
+    and SHA-256. Keys of ASCII text are made a chunk at a time (see `_ascii_keys`); other text,
     and any chunk holding a NUL, goes through `question_key` row by row."""
     import numpy as np
     import pyarrow.compute as pc
@@ -529,22 +534,38 @@ def record_keys(questions: pa.ChunkedArray) -> np.ndarray:
     for ended in ends.chunks:  # each text with _ROW_END appended
         if not len(ended):
             continue
-        joined = bytes(_utf8_bytes(ended))
-        if joined.count(_ROW_END) != len(ended):  # a NUL inside some text
-            texts = [text[:-1] for text in ended.to_pylist()]
-            digests += [sha256(question_key(text).encode()).digest() for text in texts]
-            continue
-        joined = _ROW_END + joined.translate(_KEY_TABLE, _KEY_DELETE)
-        joined = _SPACE_RUN.sub(b" ", joined)
-        joined = joined.replace(b" " + _ROW_END, _ROW_END).replace(_ROW_END + b" ", _ROW_END)
-        digests += [sha256(key).digest() for key in joined[1:-1].split(_ROW_END)]
+        keys = _ascii_keys(_utf8_bytes(ended), len(ended))
+        if keys is None:  # a NUL inside some text
+            keys = [question_key(text[:-1]).encode() for text in ended.to_pylist()]
+        digests += [sha256(key).digest() for key in keys]
     not_ascii = np.flatnonzero(~pc.string_is_ascii(questions).to_numpy(zero_copy_only=False))
     for row, text in zip(
         not_ascii.tolist(), rows_of(questions, not_ascii).to_pylist(), strict=True
     ):
         digests[row] = sha256(question_key(text).encode()).digest()
-    octets = b"".join([digest[:_ID_BYTES] for digest in digests])
-    return np.frombuffer(octets, dtype=">u8").astype(np.uint64)
+    whole = np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(-1, _DIGEST_BYTES)
+    return whole[:, :_ID_BYTES].copy().view(">u8").ravel().astype(np.uint64)
+
+
+def _ascii_keys(joined: memoryview, rows: int) -> list[bytes] | None:
+    """The question keys of `rows` texts, each ended by _ROW_END in `joined`; None if a text
+    holds a NUL. Exact for ASCII text only: the caller redoes the others."""
+    import numpy as np
+
+    # A _ROW_END in front as well, so every row, the first included, sits between two of them.
+    keyed = (_ROW_END + joined).translate(_KEY_TABLE, _KEY_DELETE)
+    raw = np.frombuffer(keyed, dtype=np.uint8)
+    at_end = raw == 0
+    ends = np.flatnonzero(at_end)
+    if len(ends) != rows + 1:
+        return None
+    space = raw == _SPACE
+    # A space beside another one or at either end of its row: where split() and join differ.
+    loose = space[1:-1] & (space[2:] | at_end[2:] | at_end[:-2])
+    keys = keyed[1:-1].split(_ROW_END)
+    for row in np.unique(np.searchsorted(ends, np.flatnonzero(loose) + 1) - 1).tolist():
+        keys[row] = b" ".join(keys[row].split())
+    return keys
 
 
 def hex_ids(keys: np.ndarray) -> pa.Array:
