@@ -83,6 +83,27 @@ def _timed(call: Callable[[], Any]) -> tuple[Any, float, float]:
     return result, time.perf_counter() - start, _cpu_seconds() - cpu_start
 
 
+def _cpu_ticks() -> tuple[int, int] | None:
+    """(stolen, all) CPU ticks of the machine so far, from /proc/stat (Linux); None elsewhere.
+    Stolen ticks are those the hypervisor gave to other virtual machines: on a shared host they
+    stretch wall times without any change in the code."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        return int(fields[7]), sum(int(value) for value in fields)
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _python_loop_seconds(steps: int = 10_000_000) -> float:
+    """CPU seconds of a plain Python loop: how fast this machine's cores run Python right now,
+    to compare figures taken on different machines."""
+    start = time.process_time()
+    total = 0
+    for step in range(steps):
+        total += step
+    return time.process_time() - start
+
+
 def _line(label: str, rows: int, wall: float, cpu: float, note: str) -> str:
     return f"{label:<22} {wall:6.1f} s {rows / wall:10,.0f} rows/s  {cpu:5.1f} s CPU  {note}"
 
@@ -102,6 +123,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     params = load_params(REPO / "params.yaml")
+    loop_before = _python_loop_seconds()
+    ticks_before = _cpu_ticks()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "raw").mkdir()
@@ -125,6 +148,8 @@ def main() -> None:
         )
         if args.keep is not None:
             shutil.copytree(root, args.keep, ignore=shutil.ignore_patterns("raw"))
+    ticks_after = _cpu_ticks()
+    loop_after = _python_loop_seconds()
     rows = args.rows
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
@@ -155,6 +180,15 @@ def main() -> None:
     )
     print(
         f"peak memory {peak_mb:,.0f} MB; load average now {os.getloadavg()[0]:.1f} (2 cores shared)"
+    )
+    stolen = ""
+    if ticks_before is not None and ticks_after is not None:
+        all_ticks = ticks_after[1] - ticks_before[1]
+        share = (ticks_after[0] - ticks_before[0]) / all_ticks if all_ticks else 0.0
+        stolen = f"; CPU time stolen by the hypervisor during the run {share:.0%}"
+    print(
+        f"this machine: a 10M-step Python loop took {loop_before:.2f} s CPU before the run and "
+        f"{loop_after:.2f} s after{stolen}"
     )
     print(
         "note: the token-length check is off here (no tokenizer); it tokenises only rows whose "
