@@ -510,9 +510,10 @@ def _json_body(text: str) -> str:
 # question_key of ASCII text on a whole chunk at once: bytes.translate lower-cases, turns what
 # str.split() splits on into spaces and deletes punctuation, in C; the few keys left with a
 # space at an end or two in a row (punctuation between spaces, line breaks) are then tidied.
+_ASCII_SPACE = bytes(range(0x09, 0x0E)) + bytes(range(0x1C, 0x20))  # str.split()'s, with " "
 _KEY_TABLE = bytes.maketrans(
-    string.ascii_uppercase.encode() + bytes(range(0x09, 0x0E)) + bytes(range(0x1C, 0x20)),
-    string.ascii_lowercase.encode() + b" " * 9,
+    string.ascii_uppercase.encode() + _ASCII_SPACE,
+    string.ascii_lowercase.encode() + b" " * len(_ASCII_SPACE),
 )
 _KEY_DELETE = string.punctuation.encode()
 _ROW_END = b"\x00"  # ends each row in the joined chunk; never in the text of a chunk taken here
