@@ -327,8 +327,8 @@ def clean_file(
     """Pass 1 of `_RowCleaner` on a whole file: the first failing check gives each row's reason.
 
     Python hashes the questions into record ids on a second thread meanwhile, from as soon as
-    they are normalised: the rest is mostly pyarrow kernels and numpy, which release the GIL,
-    so the two share both cores."""
+    they are normalised: the RE2 scans release the GIL and share both cores with it; the
+    Python and numpy steps take turns with it on the GIL."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
