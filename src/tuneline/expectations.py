@@ -2,7 +2,8 @@
 
 Callers describe checks as `ExpectationSpec`s and get back a `ValidationSummary`; nothing
 outside this module touches a Great Expectations object, so a GX upgrade changes this file
-only. `great_expectations` (about 5 s to import) and pandas are imported inside functions.
+only. `great_expectations` (seconds to import) and pandas are imported inside functions, and
+the part of GX's import that only unused expectations need is put off (`import_gx`).
 
 Only critical failures fail the validation; warning failures are reported and kept.
 Column checks other than `not_null` skip missing values (GX counts them apart), so pair a
@@ -19,9 +20,13 @@ from __future__ import annotations
 
 import html
 import importlib
+import importlib.util
 import json
 import logging
 import re
+import sys
+import threading
+import types
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -210,8 +215,7 @@ def _validate_with_gx(
     df: pd.DataFrame, specs: list[ExpectationSpec], suite_name: str
 ) -> tuple[tuple[CheckOutcome, ...], str]:
     """Run the specs as one GX suite on an ephemeral context; return outcomes in spec order."""
-    _quiet_gx_logging()
-    import great_expectations as gx
+    gx = import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
@@ -317,10 +321,9 @@ def _gx_columns(specs: list[ExpectationSpec]) -> dict[str, str | None]:
 
 
 def import_gx_in_background() -> Future[Any]:
-    """Start importing great_expectations (seconds of Python) on another thread, so it runs
-    while the caller reads the data with pyarrow, whose kernels release the GIL. A later
-    `import great_expectations` waits for this one (the import lock) and, had it failed,
-    raises the error again itself.
+    """Start `import_gx` (seconds of Python) on another thread, so it runs while the caller
+    reads the data with pyarrow, whose kernels release the GIL. A later `import_gx` waits for
+    this one and, had it failed, raises the error again itself.
 
     The libraries both sides use are imported here first, on the calling thread: two threads
     importing modules of one package at once can meet its circular imports half-initialised."""
@@ -330,11 +333,70 @@ def import_gx_in_background() -> Future[Any]:
     import pyarrow.json  # noqa: F401
     import pyarrow.pandas_compat  # noqa: F401
 
-    _quiet_gx_logging()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gx-import")
-    future = pool.submit(importlib.import_module, "great_expectations")
+    future = pool.submit(import_gx)
     pool.shutdown(wait=False)  # its thread ends when the import does
     return future
+
+
+# Imported by great_expectations at its own import for the only expectations that use them,
+# which our suites never run (KL divergence, KS tests, and the KL chart): about a third of
+# the import's CPU seconds. `import_gx` has them load on first use instead.
+_LOADED_ON_FIRST_USE = ("scipy.stats", "altair")
+_GX_IMPORT_LOCK = threading.Lock()
+_FIRST_USE_LOCK = threading.RLock()  # loading one may use another
+
+
+def import_gx() -> types.ModuleType:
+    """`import great_expectations`, with its INFO chatter off and the modules it imports only
+    for expectations we never run (`_LOADED_ON_FIRST_USE`) left to load when first used."""
+    _quiet_gx_logging()
+    with _GX_IMPORT_LOCK:  # one import at a time, so a second caller finds it done
+        if "great_expectations" not in sys.modules:
+            with loaded_on_first_use(_LOADED_ON_FIRST_USE):
+                importlib.import_module("great_expectations")
+    return sys.modules["great_expectations"]
+
+
+class _OnFirstUse(types.ModuleType):
+    """Stands in for a module: the first attribute asked of it imports the real module, and
+    every attribute after that comes from the real one. `__spec__` is the real module's, so
+    the import system and `importlib.util.find_spec` see nothing unusual."""
+
+    def __init__(self, name: str, spec: Any) -> None:
+        super().__init__(name)
+        self.__spec__ = spec
+        self._real: types.ModuleType | None = None
+
+    def __getattr__(self, attr: str) -> Any:  # only for what the stand-in itself lacks
+        with _FIRST_USE_LOCK:
+            if self._real is None:
+                if sys.modules.get(self.__name__) is self:
+                    del sys.modules[self.__name__]
+                self._real = importlib.import_module(self.__name__)
+        return getattr(self._real, attr)
+
+
+@contextmanager
+def loaded_on_first_use(names: tuple[str, ...]) -> Iterator[None]:
+    """Within the block, `import NAME` (and `from PARENT import NAME`) gives a stand-in that
+    imports NAME when an attribute of it is first used (`_OnFirstUse`): a module imported
+    but never used costs nothing. Names already imported, or not installed, are left as they
+    are. Afterwards the stand-ins leave sys.modules, so later imports get the real module;
+    those handed out inside the block keep working."""
+    placed: dict[str, _OnFirstUse] = {}
+    for name in names:
+        if name in sys.modules:
+            continue
+        spec = importlib.util.find_spec(name)  # imports a parent package, never NAME itself
+        if spec is not None:
+            placed[name] = sys.modules[name] = _OnFirstUse(name, spec)
+    try:
+        yield
+    finally:
+        for name, stand_in in placed.items():
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]
 
 
 @contextmanager

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +20,7 @@ from tuneline.expectations import (
     _gx_error_message,
     _value_lengths,
     import_gx_in_background,
+    loaded_on_first_use,
     run_expectations,
 )
 
@@ -243,6 +246,72 @@ def test_gx_import_in_background_yields_the_module() -> None:
     import great_expectations
 
     assert import_gx_in_background().result(timeout=120) is great_expectations
+
+
+def _package_that_counts_its_loads(root: Path) -> None:
+    """pkg.heavy appends to pkg.LOADS each time its code runs; pkg.user imports it at the top
+    and uses it only inside a function, as GX's KL-divergence expectation does scipy.stats."""
+    (root / "pkg").mkdir()
+    (root / "pkg" / "__init__.py").write_text("LOADS = []\n")
+    (root / "pkg" / "heavy.py").write_text("import pkg\npkg.LOADS.append('heavy')\nANSWER = 42\n")
+    (root / "pkg" / "user.py").write_text(
+        "from pkg import heavy\n\ndef answer():\n    return heavy.ANSWER\n"
+    )
+
+
+def test_a_module_loaded_on_first_use_runs_only_when_used(tmp_path, monkeypatch) -> None:
+    _package_that_counts_its_loads(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("pkg", "pkg.heavy", "pkg.user"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    with loaded_on_first_use(("pkg.heavy", "pkg.absent")):
+        import pkg.user
+
+    import pkg
+
+    assert pkg.LOADS == []  # imported by pkg.user, not yet run
+    assert "pkg.heavy" not in sys.modules  # the stand-in left; a later import gets the real one
+    assert pkg.user.answer() == 42
+    assert pkg.LOADS == ["heavy"]
+    assert pkg.user.answer() == 42 and pkg.LOADS == ["heavy"]  # loaded once
+    import pkg.heavy
+
+    assert pkg.LOADS == ["heavy"] and pkg.heavy.ANSWER == 42
+
+
+def test_a_module_already_imported_is_left_as_it_is(tmp_path, monkeypatch) -> None:
+    _package_that_counts_its_loads(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("pkg", "pkg.heavy", "pkg.user"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    import pkg.heavy
+
+    with loaded_on_first_use(("pkg.heavy",)):
+        assert sys.modules["pkg.heavy"] is pkg.heavy
+    assert pkg.LOADS == ["heavy"]
+
+
+def test_gx_imports_without_scipy_stats_or_altair_and_they_work_when_used() -> None:
+    """In a fresh interpreter (this one may hold them already): GX imports without running
+    scipy.stats or altair, and its KL-divergence module's `stats` works when called on."""
+    script = (
+        "import sys\n"
+        "from tuneline.expectations import import_gx\n"
+        "import_gx()\n"
+        "assert 'scipy.stats._stats_py' not in sys.modules, 'scipy.stats ran'\n"
+        "assert 'altair.vegalite' not in sys.modules, 'altair ran'\n"
+        "assert 'scipy.stats' not in sys.modules and 'altair' not in sys.modules\n"
+        "from great_expectations.expectations.core import "
+        "expect_column_kl_divergence_to_be_less_than as kl\n"
+        "assert kl.stats.norm.cdf(0.0) == 0.5\n"
+        "assert 'scipy.stats._stats_py' in sys.modules\n"
+        "import scipy.stats\n"
+        "assert kl.stats.entropy is scipy.stats.entropy\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
 
 
 # Code points, as Python's len counts them: astral (4 UTF-8 bytes, 2 UTF-16 units), combining
