@@ -239,7 +239,8 @@ def normalized(texts: pa.ChunkedArray) -> pa.ChunkedArray:
 
 def _patched(texts: pa.ChunkedArray, mask: Any, change: Callable[[str], str]) -> pa.ChunkedArray:
     """`texts` with `change` applied where `mask` is True (a pyarrow or numpy bool array).
-    Chunk by chunk: a chunk without a masked row is kept as it is, uncopied."""
+    Chunk by chunk: a chunk where `change` changed no text is kept as it is, uncopied (the
+    masks are supersets: a question is redacted where its answer holds the personal data)."""
     import numpy as np
     import pyarrow as pa
 
@@ -253,7 +254,11 @@ def _patched(texts: pa.ChunkedArray, mask: Any, change: Callable[[str], str]) ->
         rows = np.flatnonzero(mask[start : start + len(chunk)])
         start += len(chunk)
         if len(rows):
-            chunk = _spliced(chunk, rows, [change(text) for text in chunk.take(rows).to_pylist()])
+            before = chunk.take(rows).to_pylist()
+            after = [change(text) for text in before]
+            changed = [i for i, text in enumerate(after) if text != before[i]]
+            if changed:
+                chunk = _spliced(chunk, rows[changed], [after[i] for i in changed])
         chunks.append(chunk)
     return pa.chunked_array(chunks, pa.large_string())
 

@@ -464,3 +464,20 @@ def test_patched_equals_applying_the_change_row_by_row(seed: int) -> None:
     expected = [change(t) if m else t for t, m in zip(texts, mask, strict=True)]
     assert patched.to_pylist() == expected
     assert all(chunk.validate(full=True) is None for chunk in patched.chunks)
+
+
+def test_patched_keeps_a_chunk_whose_texts_did_not_change() -> None:
+    """A masked row the change leaves as it was (a question beside an answer with personal
+    data) costs no copy of its chunk; a chunk with a real change is rebuilt."""
+    first = pa.array(["a@b.example", "plain"], pa.large_string())
+    second = pa.array(["plain too", "also plain"], pa.large_string())
+    patched = prepare_columnar._patched(
+        pa.chunked_array([first, second]),
+        [True, True, True, False],
+        lambda text: text.replace("@", " at "),
+    )
+    assert patched.to_pylist() == ["a at b.example", "plain", "plain too", "also plain"]
+    assert patched.chunk(1) is second or patched.chunk(1).buffers()[2].address == (
+        second.buffers()[2].address
+    )
+    assert patched.chunk(0).buffers()[2].address != first.buffers()[2].address
