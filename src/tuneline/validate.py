@@ -172,10 +172,11 @@ def _read_prepared_with_arrow(path: Path) -> pa.Table | None:
 
     if not path.is_file():
         return None
-    data = path.read_bytes()
-    if not data or data.startswith(b"\xef\xbb\xbf"):
-        return None
+    with pa.memory_map(str(path)) as mapped:  # the page cache's own pages: no copy to fault in
+        data = mapped.read_buffer()  # keeps the mapping alive after the file is closed
     raw = np.frombuffer(data, dtype=np.uint8)
+    if not len(raw) or raw[:3].tobytes() == b"\xef\xbb\xbf":
+        return None
     control_bytes, line_breaks = _control_bytes(raw)
     lines = line_breaks + int(raw[-1] != _LINE_BREAK)
     if control_bytes != line_breaks:
