@@ -248,47 +248,49 @@ def test_gx_import_in_background_yields_the_module() -> None:
     assert import_gx_in_background().result(timeout=120) is great_expectations
 
 
-def _package_that_counts_its_loads(root: Path) -> None:
-    """pkg.heavy appends to pkg.LOADS each time its code runs; pkg.user imports it at the top
-    and uses it only inside a function, as GX's KL-divergence expectation does scipy.stats."""
-    (root / "pkg").mkdir()
-    (root / "pkg" / "__init__.py").write_text("LOADS = []\n")
-    (root / "pkg" / "heavy.py").write_text("import pkg\npkg.LOADS.append('heavy')\nANSWER = 42\n")
-    (root / "pkg" / "user.py").write_text(
-        "from pkg import heavy\n\ndef answer():\n    return heavy.ANSWER\n"
+@pytest.fixture
+def counting_package(tmp_path, monkeypatch):
+    """A package on sys.path: first_use_pkg.heavy appends to first_use_pkg.LOADS each time its
+    code runs; first_use_pkg.user imports it at the top and uses it only inside a function, as
+    GX's KL-divergence expectation does scipy.stats. Its modules leave sys.modules afterwards."""
+    root = tmp_path / "first_use_pkg"
+    root.mkdir()
+    (root / "__init__.py").write_text("LOADS = []\n")
+    (root / "heavy.py").write_text(
+        "import first_use_pkg\nfirst_use_pkg.LOADS.append('heavy')\nANSWER = 42\n"
     )
-
-
-def test_a_module_loaded_on_first_use_runs_only_when_used(tmp_path, monkeypatch) -> None:
-    _package_that_counts_its_loads(tmp_path)
+    (root / "user.py").write_text(
+        "from first_use_pkg import heavy\n\ndef answer():\n    return heavy.ANSWER\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
-    for name in ("pkg", "pkg.heavy", "pkg.user"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    with loaded_on_first_use(("pkg.heavy", "pkg.absent")):
-        import pkg.user
-
-    import pkg
-
-    assert pkg.LOADS == []  # imported by pkg.user, not yet run
-    assert "pkg.heavy" not in sys.modules  # the stand-in left; a later import gets the real one
-    assert pkg.user.answer() == 42
-    assert pkg.LOADS == ["heavy"]
-    assert pkg.user.answer() == 42 and pkg.LOADS == ["heavy"]  # loaded once
-    import pkg.heavy
-
-    assert pkg.LOADS == ["heavy"] and pkg.heavy.ANSWER == 42
+    yield
+    for name in [name for name in sys.modules if name.split(".")[0] == "first_use_pkg"]:
+        del sys.modules[name]
 
 
-def test_a_module_already_imported_is_left_as_it_is(tmp_path, monkeypatch) -> None:
-    _package_that_counts_its_loads(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    for name in ("pkg", "pkg.heavy", "pkg.user"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    import pkg.heavy
+def test_a_module_loaded_on_first_use_runs_only_when_used(counting_package) -> None:
+    with loaded_on_first_use(("first_use_pkg.heavy", "first_use_pkg.absent")):
+        import first_use_pkg.user
 
-    with loaded_on_first_use(("pkg.heavy",)):
-        assert sys.modules["pkg.heavy"] is pkg.heavy
-    assert pkg.LOADS == ["heavy"]
+    import first_use_pkg
+
+    assert first_use_pkg.LOADS == []  # imported by first_use_pkg.user, not yet run
+    # The stand-in has left sys.modules: a later import gets the real module.
+    assert "first_use_pkg.heavy" not in sys.modules
+    assert first_use_pkg.user.answer() == 42
+    assert first_use_pkg.LOADS == ["heavy"]
+    assert first_use_pkg.user.answer() == 42 and first_use_pkg.LOADS == ["heavy"]  # loaded once
+    import first_use_pkg.heavy
+
+    assert first_use_pkg.LOADS == ["heavy"] and first_use_pkg.heavy.ANSWER == 42
+
+
+def test_a_module_already_imported_is_left_as_it_is(counting_package) -> None:
+    import first_use_pkg.heavy
+
+    with loaded_on_first_use(("first_use_pkg.heavy",)):
+        assert sys.modules["first_use_pkg.heavy"] is first_use_pkg.heavy
+    assert first_use_pkg.LOADS == ["heavy"]
 
 
 def test_gx_imports_without_scipy_stats_or_altair_and_they_work_when_used() -> None:
