@@ -568,7 +568,7 @@ def _ascii_keys(joined: memoryview, rows: int) -> list[bytes] | None:
     space = raw == _SPACE
     # A space beside another one or at either end of its row: where split() and join differ.
     loose = space[1:-1] & (space[2:] | at_end[2:] | at_end[:-2])
-    keys = keyed[1:-1].split(_ROW_END)
+    keys = keyed.split(_ROW_END)[1:-1]  # drop the empty pieces outside the first and last end
     for row in np.unique(np.searchsorted(ends, np.flatnonzero(loose) + 1) - 1).tolist():
         keys[row] = b" ".join(keys[row].split())
     return keys
