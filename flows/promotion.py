@@ -51,6 +51,7 @@ def review_flow(
     root = Path(project_dir).resolve()
     params = load_params(root / "params.yaml")
     run_id = str(flow_run.id)
+    approval.recover(params.project, root)  # an interrupted decision is completed first
     registry.set_tags(params.project, root, version, {"review.flow_run_id": run_id})
     wait = timeout_s or params.promotion.approval_timeout_s
     get_run_logger().info(

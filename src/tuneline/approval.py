@@ -6,8 +6,15 @@ reviewer's input to the paused flow in the Prefect UI, a late decision run as it
 or the policy (every gate passed and no human approval required). All of them end in the same
 record, stored on the version and appended to the history.
 
-Scope of the lock: `decide` and `rollback` hold an exclusive lock around "read the champion,
-check, move aliases, write tags, append history". With the embedded SQLite store that is an
+All or nothing: a decision (or rollback) is first written whole as an intent, one tag on the
+registered model (one statement in the store, seen by every machine), then carried out step by
+step (aliases, the version's tags, the history line, the history's anchors), and the intent is
+removed last. Every step is idempotent, so a process killed at any point leaves an intent that
+the next command touching the registry completes (`recover`, and `tuneline review recover`).
+Tests kill the process at every step through `crash_point`.
+
+Scope of the lock: `decide` and `rollback` hold an exclusive lock around "recover, read the
+champion, check, write the intent, carry it out". With the embedded SQLite store that is an
 flock on a file beside the database (one machine, which is where that store lives). With a
 `postgresql://` tracking URI it is a PostgreSQL advisory lock in that database, shared by every
 machine. With an `http(s)://` tracking server the lock is the flock file under mlruns/, so it
@@ -21,21 +28,39 @@ import fcntl
 import hashlib
 import json
 import logging
+import os
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tuneline import layout, registry, tracking
+from tuneline import history, layout, registry, tracking
 from tuneline.base_model import sha256_file
 from tuneline.errors import GateFailed, RegistryError
+from tuneline.history import INTENT_TAG, read_history
 from tuneline.params import Params, ProjectParams
 from tuneline.registry import CHALLENGER, CHAMPION, PREVIOUS
 
 log = logging.getLogger(__name__)
 LOCK_WAIT_S = 60.0  # a decision takes well under a second; longer means a stuck process
+CRASH_ENV = "TUNELINE_CRASH_AT"  # fault injection: the step after which to exit like kill -9
+# Every step of carrying out an intent, in order; `crash_point` is called after each.
+STEPS = (
+    "intent",
+    "alias:previous-champion",
+    "alias:champion",
+    "alias:challenger",
+    "tags:first",
+    "tags",
+    "history",
+    "head",
+    "artifact",
+)
+ALIAS_ORDER = (PREVIOUS, CHAMPION, CHALLENGER)
+__all__ = ["read_history"]  # re-exported: the history lives in tuneline.history
 
 
 class AlreadyDecided(RegistryError):
@@ -93,6 +118,30 @@ class DecisionRecord:
     training_started_by: str | None
     flow_run_id: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    decision_id: str | None = None  # the intent it was recorded under
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A decision written whole before any of it is carried out (see the module doc)."""
+
+    id: str
+    kind: str  # decision | rollback
+    version: str
+    record: dict[str, Any]  # the DecisionRecord
+    aliases_before: dict[str, str | None]  # champion, previous-champion, challenger
+    aliases_after: dict[str, str | None]
+    tags: dict[str, str]  # on the version, the anchor included
+    seq: int  # its line number in the history
+    prev_sha256: str | None  # of the line before
+    line: str  # the history line itself
+
+    def describe(self) -> str:
+        r = self.record
+        return (
+            f"{self.kind} {self.id[:8]}: version {self.version} {r['decision']} by "
+            f"{r['reviewer']} at {r['decided_at']} (champion -> {r['champion_after'] or 'none'})"
+        )
 
 
 def reviewer_identity(project: ProjectParams, declared: str | None) -> Identity:
@@ -186,42 +235,58 @@ def _advisory_lock(uri: str, model_name: str, wait_s: float) -> Iterator[None]:
         engine.dispose()
 
 
-def check(params: Params, root: Path, request: DecisionRequest) -> None:
-    """Raise the refusal `decide` would give, without writing anything (a pre-flight check).
+def crash_point(step: str) -> None:
+    """Exit like `kill -9` after `step` when TUNELINE_CRASH_AT names it (the recovery tests)."""
+    if os.environ.get(CRASH_ENV) == step:
+        os._exit(137)
 
-    Under the lock too: a decision in progress moves the aliases before it writes the status,
-    so an unlocked read could see the half-way state and give the wrong reason.
+
+def check(params: Params, root: Path, request: DecisionRequest) -> None:
+    """Raise the refusal `decide` would give, without deciding (a pre-flight check).
+
+    Under the lock, after recovering an interrupted decision, so it reads a complete state.
+    The same decision already recorded (a command given again after a crash) is not refused.
     """
     _check_comment(request)
     with registry_lock(params.project, root):
+        _recover_locked(params.project, root)
         mv = registry.resolve_version(params.project, root, request.version)
+        if _same_decision(mv, request) is not None:
+            return
         champion = registry.aliases(params.project, root).get(CHAMPION)
         _refuse_unless_decidable(params, mv, champion, request)
 
 
 def decide(params: Params, root: Path, request: DecisionRequest) -> DecisionRecord:
-    """Record an approval or rejection; approval moves champion (compare-and-set, locked)."""
+    """Record an approval or rejection; approval moves champion (compare-and-set, locked).
+
+    Giving the same decision again (same version, decision, reviewer and comment) returns the
+    record already stored, so a command repeated after a crash ends in the one full record.
+    """
     project = params.project
     _check_comment(request)
     number = str(registry.resolve_version(project, root, request.version).version)
     with registry_lock(project, root):
+        _recover_locked(project, root)
         mv = registry.resolve_version(project, root, number)  # fresh, under the lock
+        same = _same_decision(mv, request)
+        if same is not None:
+            log.info("version %s was already %s by %s", number, same.decision, same.reviewer)
+            return same
         now = registry.aliases(project, root)
         champion = now.get(CHAMPION)
         digest = _refuse_unless_decidable(params, mv, champion, request)
         after = number if request.approve else champion
         previous = champion if request.approve and champion is not None else now.get(PREVIOUS)
         record = _record(mv, request, digest, champion, after, previous)
-        # Aliases first, the status last: if a call fails half-way the version is still
-        # `pending`, so the same decision can simply be given again.
+        before = {alias: now.get(alias) for alias in ALIAS_ORDER}
+        target = dict(before)
         if request.approve:
-            if champion is not None:
-                registry.set_alias(project, root, PREVIOUS, champion)
-            registry.set_alias(project, root, CHAMPION, number)
+            target |= {PREVIOUS: previous, CHAMPION: number}
         if now.get(CHALLENGER) == number:
-            registry.set_alias(project, root, CHALLENGER, None)
-        registry.set_tags(project, root, number, _review_tags(record))
-        _store(project, root, record)
+            target[CHALLENGER] = None
+        intent = _begin(project, root, "decision", record, before, target, _review_tags(record))
+        _carry_out(project, root, intent)
     log.info("version %s %s by %s (%s)", number, record.decision, record.reviewer, request.via)
     return record
 
@@ -232,6 +297,12 @@ def rollback(params: Params, root: Path, comment: str, who: Identity) -> Decisio
     if not comment.strip():
         raise RegistryError("a rollback needs a --comment saying why")
     with registry_lock(project, root):
+        recovered = _recover_locked(project, root)
+        if recovered is not None and recovered.kind == "rollback":
+            raise RegistryError(
+                f"an interrupted rollback was completed first ({recovered.describe()}); "
+                "nothing more was rolled back: run `tuneline rollback` again to go further back"
+            )
         now = registry.aliases(project, root)
         champion, previous = now.get(CHAMPION), now.get(PREVIOUS)
         if champion is None:
@@ -248,16 +319,105 @@ def rollback(params: Params, root: Path, comment: str, who: Identity) -> Decisio
         record = replace(
             _record(mv, request, digest, champion, previous, older), decision="rolled-back"
         )
-        registry.set_alias(project, root, CHAMPION, previous)
-        registry.set_alias(project, root, PREVIOUS, older)
-        registry.set_tags(  # last, as in `decide`
-            project,
-            root,
-            champion,
-            {"review.status": "rolled-back", "review.rollback": json.dumps(asdict(record))},
-        )
-        _store(project, root, record)
+        before = {alias: now.get(alias) for alias in ALIAS_ORDER}
+        target = before | {CHAMPION: previous, PREVIOUS: older}
+        tags = {"review.rollback": json.dumps(asdict(record)), "review.status": "rolled-back"}
+        _carry_out(project, root, _begin(project, root, "rollback", record, before, target, tags))
     return record
+
+
+def recover(project: ProjectParams, root: Path) -> Intent | None:
+    """Complete an interrupted decision or rollback, if there is one (under the lock)."""
+    with registry_lock(project, root):
+        return _recover_locked(project, root)
+
+
+def _recover_locked(project: ProjectParams, root: Path) -> Intent | None:
+    """Carry out the intent left on the registered model by a process that did not finish."""
+    raw = (registry.model_tags(project, root) or {}).get(INTENT_TAG)
+    if raw is None:
+        return None
+    intent = Intent(**json.loads(raw))
+    log.warning("completing an interrupted %s", intent.describe())
+    _refuse_unless_resumable(project, root, intent)
+    _carry_out(project, root, intent)
+    log.warning("completed: %s", intent.describe())
+    return intent
+
+
+def _refuse_unless_resumable(project: ProjectParams, root: Path, intent: Intent) -> None:
+    """Each alias must be where the intent found it or where it puts it; anything else means
+    someone moved it outside tuneline since, and rolling forward would hide that."""
+    now = registry.aliases(project, root)
+    for alias in (PREVIOUS, CHAMPION):  # challenger moves with every registration: not here
+        if now.get(alias) not in (intent.aliases_before[alias], intent.aliases_after[alias]):
+            raise RegistryError(
+                f"cannot complete the interrupted {intent.describe()}: alias {alias} is at "
+                f"{now.get(alias) or 'no version'}, neither {intent.aliases_before[alias]} "
+                f"(before) nor {intent.aliases_after[alias]} (after); it was moved outside "
+                "tuneline. Check with `tuneline verify`, then put it back"
+            )
+
+
+def _begin(
+    project: ProjectParams,
+    root: Path,
+    kind: str,
+    record: DecisionRecord,
+    before: dict[str, str | None],
+    after: dict[str, str | None],
+    status_tags: dict[str, str],
+) -> Intent:
+    """Write the whole decision as one tag on the registered model: from here on it completes."""
+    problem = history.head_problem(root, registry.model_tags(project, root) or {})
+    if problem is not None:
+        raise RegistryError(
+            f"nothing recorded: {problem}. Recording on top would hide that; run "
+            "`tuneline verify` and restore the history from a backup"
+        )
+    lines = history.history_lines(root) or []
+    prev = history.line_sha256(lines[-1]) if lines else None
+    line = history.entry_line(asdict(record), prev)
+    anchor = {
+        "seq": len(lines) + 1,
+        "line_sha256": history.line_sha256(line),
+        "prev_sha256": prev,
+        "decision_id": record.decision_id,
+    }
+    anchor_tag = history.ANCHOR_TAGS[history.RECORD_TAGS[record.decision]]
+    tags = {anchor_tag: json.dumps(anchor, sort_keys=True)} | status_tags
+    tags["review.status"] = tags.pop("review.status")  # last: a half-written version reads pending
+    intent = Intent(
+        str(record.decision_id), kind, record.version, asdict(record), before, after, tags,
+        len(lines) + 1, prev, line,
+    )  # fmt: skip
+    registry.set_model_tag(project, root, INTENT_TAG, json.dumps(asdict(intent)))
+    crash_point("intent")
+    return intent
+
+
+def _carry_out(project: ProjectParams, root: Path, intent: Intent) -> None:
+    """Every step of an intent, each idempotent, then remove the intent (the completion mark)."""
+    now = registry.aliases(project, root)
+    for alias in ALIAS_ORDER:
+        target = intent.aliases_after[alias]
+        moved_since = alias == CHALLENGER and now.get(alias) != intent.aliases_before[alias]
+        if now.get(alias) != target and not moved_since:  # a newer candidate keeps challenger
+            registry.set_alias(project, root, alias, target)
+        crash_point(f"alias:{alias}")
+    for i, (key, value) in enumerate(intent.tags.items()):  # review.status last
+        registry.set_tags(project, root, intent.version, {key: value})
+        if i == 0:
+            crash_point("tags:first")
+    crash_point("tags")
+    history.write_line(root, intent.seq, intent.prev_sha256, intent.line)
+    crash_point("history")
+    head = history.head_anchor(intent.seq, intent.line)
+    registry.set_model_tag(project, root, history.HEAD_TAG, head)
+    crash_point("head")
+    _copy_to_run(project, root, DecisionRecord(**intent.record))
+    crash_point("artifact")
+    registry.set_model_tag(project, root, INTENT_TAG, None)
 
 
 def promote_by_policy(params: Params, root: Path, version: str) -> DecisionRecord:
@@ -267,10 +427,26 @@ def promote_by_policy(params: Params, root: Path, version: str) -> DecisionRecor
 
 
 def recorded_decision(project: ProjectParams, root: Path, version: str) -> DecisionRecord | None:
-    """The decision stored on a version, or None while it is pending."""
+    """The decision stored on a version (an interrupted one completed first), None if pending."""
+    recover(project, root)
     mv = registry.resolve_version(project, root, version)
     raw = mv.tags.get("review.record")
     return DecisionRecord(**json.loads(raw)) if raw else None
+
+
+def _same_decision(mv: Any, request: DecisionRequest) -> DecisionRecord | None:
+    """The record on the version if it is this very decision (given again), else None."""
+    raw = mv.tags.get("review.record")
+    if raw is None:
+        return None
+    record = DecisionRecord(**json.loads(raw))
+    same = (
+        record.decision == ("approved" if request.approve else "rejected")
+        and mv.tags.get("review.status") == record.decision
+        and record.reviewer == request.reviewer.name
+        and record.comment == request.comment.strip()
+    )
+    return record if same else None
 
 
 def _check_comment(request: DecisionRequest) -> None:
@@ -384,6 +560,7 @@ def _record(
         training_run_id=mv.run_id,
         training_started_by=tags.get("training.started_by"),
         flow_run_id=request.flow_run_id,
+        decision_id=uuid.uuid4().hex,
     )
 
 
@@ -410,14 +587,13 @@ def _champion_before(project: ProjectParams, root: Path, version: str) -> str | 
     return before if status == "approved" else None
 
 
-def _store(project: ProjectParams, root: Path, record: DecisionRecord) -> None:
-    """Append to the history and keep a copy in the training run's artifacts (server-side)."""
-    append_history(root, record)
+def _copy_to_run(project: ProjectParams, root: Path, record: DecisionRecord) -> None:
+    """Keep a copy of the record in the training run's artifacts (same path when repeated)."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     stamp = record.decided_at.replace(":", "")
-    try:  # the decision is already on the version and in the history: this copy is extra
+    try:  # the decision is on the version and in the history: this copy is extra
         MlflowClient(tracking.tracking_uri(project, root)).log_text(
             record.training_run_id,
             json.dumps(asdict(record), indent=2),
@@ -431,32 +607,6 @@ def _store(project: ProjectParams, root: Path, record: DecisionRecord) -> None:
             layout.REVIEW_HISTORY,
             str(exc).splitlines()[0][:200],
         )
-
-
-def append_history(root: Path, record: DecisionRecord) -> None:
-    """Append one line; each line carries the sha256 of the line before (tampering shows)."""
-    path = root / layout.REVIEW_HISTORY
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = path.read_bytes().splitlines() if path.is_file() else []
-    previous = hashlib.sha256(lines[-1]).hexdigest() if lines else None
-    entry = asdict(record) | {"prev_sha256": previous}
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(entry, sort_keys=True) + "\n")
-
-
-def read_history(root: Path) -> tuple[list[dict[str, Any]], list[int]]:
-    """Every decision in order, and the line numbers whose hash chain is broken (edited)."""
-    path = root / layout.REVIEW_HISTORY
-    if not path.is_file():
-        return [], []
-    entries, broken, previous = [], [], None
-    for number, line in enumerate(path.read_bytes().splitlines(), start=1):
-        entry = json.loads(line)
-        if entry.get("prev_sha256") != previous:
-            broken.append(number)
-        entries.append(entry)
-        previous = hashlib.sha256(line).hexdigest()
-    return entries, broken
 
 
 def parse_when(text: str) -> datetime:

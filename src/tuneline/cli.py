@@ -134,9 +134,13 @@ def _run_summary(result: dict) -> str:
 
 
 def _review(args: argparse.Namespace) -> int:
-    from tuneline import registry
+    from tuneline import approval, registry
 
     params, root = _params(args), _root(args)
+    recovered = approval.recover(params.project, root)  # an interrupted decision, completed
+    if args.action == "recover":
+        print(f"completed the interrupted {recovered.describe()}" if recovered else "nothing to do")
+        return 0
     if args.action == "list":
         rows = registry.list_versions(params.project, root)
         print(f"{'version':>7}  {'status':<11} {'gates':<7} {'aliases':<28} created")
@@ -155,7 +159,7 @@ def _review(args: argparse.Namespace) -> int:
             print(_version_summary(mv, registry.aliases(params.project, root)))
         return 0
     if args.action == "history":
-        return _history(root, args)
+        return _history(params, root, args)
     return _decide(args, params, root)
 
 
@@ -253,10 +257,10 @@ def _print_decision(record: Any, note: str) -> None:
         print(note)
 
 
-def _history(root: Path, args: argparse.Namespace) -> int:
-    from tuneline import approval
+def _history(params: Any, root: Path, args: argparse.Namespace) -> int:
+    from tuneline import approval, history
 
-    entries, broken = approval.read_history(root)
+    entries, _ = approval.read_history(root)
     if args.at:
         found = approval.champion_at(entries, approval.parse_when(args.at))
         if found is None:
@@ -281,10 +285,10 @@ def _history(root: Path, args: argparse.Namespace) -> int:
                 f"{e['champion_after'] or '-':>9}  {e['reviewer']} ({e['identity']}, {e['via']})"
                 f": {e['comment']}"
             )
-    if broken:
-        print(f"WARNING: history lines {broken} do not follow the line before (edited)")
-        return 3
-    return 0
+    found_problems = history.audit(params.project, root).problems
+    for problem in found_problems:
+        print(f"WARNING: {problem}")
+    return 3 if found_problems else 0
 
 
 def _rollback(args: argparse.Namespace) -> int:
@@ -361,9 +365,34 @@ def _schedule(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    """DVC-tracked data against dvc.lock (exit 3), then the review history against the registry
+    (exit 6 when they disagree)."""
     from tuneline.verify import verify_tracked_data
 
     report = verify_tracked_data(_root(args))
+    code = _verify_data(report)
+    return _verify_history(args) or code
+
+
+def _verify_history(args: argparse.Namespace) -> int:
+    """The review history, its anchors, the versions' records and the aliases, cross-checked."""
+    from tuneline import approval, history
+
+    params, root = _params(args), _root(args)
+    approval.recover(params.project, root)
+    audit = history.audit(params.project, root)
+    for problem in audit.problems:
+        print(f"TAMPERED  {problem}")
+    verdict = "ok" if audit.ok else f"{len(audit.problems)} problem(s)"
+    print(
+        f"verify: review history ({audit.lines} decisions) against the registry "
+        f"({audit.versions} versions, aliases, anchors): {verdict}"
+    )
+    return 0 if audit.ok else 6
+
+
+def _verify_data(report: Any) -> int:
+    """Print the DVC re-hash result; 3 when a file differs."""
     if report.checked_files == 0:
         print(
             "verify: nothing is DVC-tracked yet (no dvc.lock outputs, no .dvc files); "
@@ -385,9 +414,12 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _lineage(args: argparse.Namespace) -> int:
+    from tuneline.approval import recover
     from tuneline.lineage import format_text, trace
 
-    chain = trace(_params(args).project, _root(args), args.ref)
+    project, root = _params(args).project, _root(args)
+    recover(project, root)  # an interrupted decision is completed before it is traced
+    chain = trace(project, root, args.ref)
     print(json.dumps(chain, indent=2) if args.format == "json" else format_text(chain))
     return 0 if all(s["matches_disk"] for s in chain["raw_sources"]) else 3
 
@@ -454,6 +486,11 @@ def _parser() -> argparse.ArgumentParser:
             )
     history = rsub.add_parser("history", help="every decision; --at DATE: who was champion")
     history.add_argument("--at", help="a date (2026-03-31) or ISO time, UTC")
+    rsub.add_parser(
+        "recover",
+        help="complete a decision or rollback interrupted by a crash (every review "
+        "command does this first)",
+    )
     p.set_defaults(handler=_review)
 
     p = sub.add_parser("rollback", help="champion back to previous-champion (recorded)")

@@ -122,6 +122,33 @@ def set_alias(project: ProjectParams, root: Path, alias: str, version: str | Non
         client.delete_registered_model_alias(project.model_name, alias)
 
 
+def model_tags(project: ProjectParams, root: Path) -> dict[str, str] | None:
+    """The registered model's own tags, or None when the model is not registered yet."""
+    client = _client(project, root)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return dict(client.get_registered_model(project.model_name).tags)
+    except MlflowException:
+        return None
+
+
+def set_model_tag(project: ProjectParams, root: Path, key: str, value: str | None) -> None:
+    """Write one tag on the registered model (one statement in the store), or delete it."""
+    client = _client(project, root)
+    if value is not None:
+        client.set_registered_model_tag(project.model_name, key, value)
+    elif key in (model_tags(project, root) or {}):
+        client.delete_registered_model_tag(project.model_name, key)
+
+
+def all_versions(project: ProjectParams, root: Path) -> list[Any]:
+    """Every version of the model (tags included, aliases not), oldest first."""
+    client = _client(project, root)
+    versions = client.search_model_versions(f"name = '{project.model_name}'")
+    return sorted(versions, key=lambda v: int(v.version))
+
+
 def list_versions(project: ProjectParams, root: Path) -> list[dict[str, str]]:
     """Every version, newest first, with its review status and aliases."""
     client = _client(project, root)
