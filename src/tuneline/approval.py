@@ -49,6 +49,7 @@ LOCK_WAIT_S = 60.0  # a decision takes well under a second; longer means a stuck
 CRASH_ENV = "TUNELINE_CRASH_AT"  # fault injection: the step after which to exit like kill -9
 # Every step of carrying out an intent, in order; `crash_point` is called after each.
 STEPS = (
+    "checked",  # refusals passed, nothing written yet
     "intent",
     "alias:previous-champion",
     "alias:champion",
@@ -327,7 +328,13 @@ def rollback(params: Params, root: Path, comment: str, who: Identity) -> Decisio
 
 
 def recover(project: ProjectParams, root: Path) -> Intent | None:
-    """Complete an interrupted decision or rollback, if there is one (under the lock)."""
+    """Complete an interrupted decision or rollback, if there is one (under the lock).
+
+    The first look is without the lock (one read, and the MLflow import, outside it), so
+    commands that find nothing to do do not hold up a decision in progress.
+    """
+    if INTENT_TAG not in (registry.model_tags(project, root) or {}):
+        return None
     with registry_lock(project, root):
         return _recover_locked(project, root)
 
@@ -391,6 +398,7 @@ def _begin(
         str(record.decision_id), kind, record.version, asdict(record), before, after, tags,
         len(lines) + 1, prev, line,
     )  # fmt: skip
+    crash_point("checked")
     registry.set_model_tag(project, root, INTENT_TAG, json.dumps(asdict(intent)))
     crash_point("intent")
     return intent
