@@ -30,7 +30,7 @@ from json.encoder import encode_basestring  # what json.dumps(str, ensure_ascii=
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tuneline import pii
+from tuneline import atomic, pii
 from tuneline.errors import DataError
 from tuneline.mapping import FieldMap, choose_field_map, is_artefact
 from tuneline.params import PrepareParams
@@ -763,9 +763,8 @@ def write_records(
         for start in range(0, result.table.num_rows, _WRITE_ROWS)
         if keep[file][start : start + _WRITE_ROWS].any()
     ]
-    path.parent.mkdir(parents=True, exist_ok=True)
     # Two threads join slices of rows (the kernel releases the GIL) while this one writes.
-    with ThreadPoolExecutor(max_workers=2) as pool, path.open("wb") as handle:
+    with ThreadPoolExecutor(max_workers=2) as pool, atomic.open_output(path, "wb") as handle:
         for chunks, kept in pool.map(lines, jobs):
             position = 0
             for chunk in chunks:

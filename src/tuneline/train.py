@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tuneline import atomic, packing, prompts, tracking
 from tuneline import checkpoints as ckpt
-from tuneline import packing, prompts, tracking
 from tuneline.base_model import (
     BaseModelRef,
     compute_dtype,
@@ -521,10 +521,10 @@ def validation_curve(history: list[dict]) -> list[dict[str, float]]:
 
 def _save_adapter(model: Any, tokenizer: Any, base_ref: BaseModelRef, adapter_dir: Path) -> None:
     """Adapter weights (safetensors), the tokenizer and the base reference: all serving needs."""
-    shutil.rmtree(adapter_dir, ignore_errors=True)
-    model.save_pretrained(str(adapter_dir), safe_serialization=True)
-    tokenizer.save_pretrained(str(adapter_dir))
-    (adapter_dir / "base_model.json").write_text(base_ref.to_json() + "\n", encoding="utf-8")
+    with atomic.output_dir(adapter_dir) as folder:  # the old adapter stays until this is whole
+        model.save_pretrained(str(folder), safe_serialization=True)
+        tokenizer.save_pretrained(str(folder))
+        (folder / "base_model.json").write_text(base_ref.to_json() + "\n", encoding="utf-8")
 
 
 def _restore_best(model: Any, control: TrainingControl) -> None:
@@ -639,5 +639,4 @@ def write_report(report: TrainReport, path: Path) -> None:
     """reports/train.json (rank 0 only under DDP)."""
     if not is_main_process():
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(asdict(report), indent=2) + "\n", encoding="utf-8")
+    atomic.write_text(path, json.dumps(asdict(report), indent=2) + "\n")
