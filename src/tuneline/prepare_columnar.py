@@ -17,6 +17,7 @@ also gives the precise error messages.
 
 from __future__ import annotations
 
+import contextvars
 import csv
 import functools
 import hashlib
@@ -188,9 +189,12 @@ def _fields_within_csv_limit(table: pa.Table) -> bool:
 
 def concurrently(*calls: Callable[[], Any]) -> list[Any]:
     """Run calls on two threads and return their results in order. pyarrow's kernels release
-    the GIL, so two columns are scanned at once, on both cores, while Python works."""
+    the GIL, so two columns are scanned at once, on both cores, while Python works.
+
+    Each call runs in a copy of the caller's context, as asyncio tasks do, so context-scoped
+    state reaches it (e.g. atomic.group(): the written file is renamed with the others)."""
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(call) for call in calls]
+        futures = [pool.submit(contextvars.copy_context().run, call) for call in calls]
         return [future.result() for future in futures]
 
 

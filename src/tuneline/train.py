@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -119,7 +118,7 @@ def train_adapter(
             _save_adapter(trainer.model, tokenizer, base_ref, adapter_dir)
         _deliver(buffer, report, adapter_dir, cfg, checkpoints)
     if is_main_process():
-        shutil.rmtree(checkpoints, ignore_errors=True)
+        ckpt.clear(checkpoints)  # the folder stays: it may be a mount point
     log.info(
         "train: best evaluation at step %d (epoch %.2f, eval_loss %.4f) of %d steps",
         report.best_step,
@@ -324,6 +323,7 @@ class TrainingControl:
         self.best_weights: dict[str, Any] | None = None
         self.best_info: dict[str, float] | None = None
         self.stop_requested = False
+        self.stop_signal = signal.SIGTERM  # which signal asked for the stop (SIGTERM or SIGINT)
         self.buffer: tracking.MetricBuffer | None = None
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
@@ -358,7 +358,9 @@ class TrainingControl:
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> Any:
         if _any_process(self.stop_requested, args):
             log.warning(
-                "train: SIGTERM; saving a checkpoint at step %d, then exiting", state.global_step
+                "train: %s; saving a checkpoint at step %d, then exiting",
+                self.stop_signal.name,
+                state.global_step,
             )
             control.should_save = control.should_training_stop = True
         last = state.global_step >= state.max_steps
@@ -415,7 +417,7 @@ def _run_training(
     if control.stop_requested:
         if control.buffer is not None:
             control.buffer.flush(force=True)
-        raise tracking.Interrupted(128 + signal.SIGTERM)
+        raise tracking.Interrupted(128 + control.stop_signal)
     if is_main_process():
         ckpt.mark_finished(checkpoints)
     return trainer.state.log_history, resumed_from
@@ -427,19 +429,22 @@ def _checkpoint_step(folder: Path | None) -> int | None:
 
 @contextmanager
 def _graceful_sigterm(control: TrainingControl) -> Iterator[None]:
-    """While training, SIGTERM asks for a checkpoint and a clean stop instead of dying mid-step."""
+    """While training, SIGTERM (or Ctrl-C) asks for a checkpoint and a clean stop instead of
+    dying mid-step; the process then exits 128 + the signal's number."""
     if not tracking._is_main_thread():
         yield
         return
 
     def request_stop(signum: int, frame: Any) -> None:
         control.stop_requested = True
+        control.stop_signal = signal.Signals(signum)
 
-    previous = signal.signal(signal.SIGTERM, request_stop)
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @contextmanager
