@@ -66,7 +66,15 @@ def prefect_api() -> Iterator[str | None]:
     try:
         yield server.api_url
     finally:
+        _send_pending_logs()  # the flow run's last log lines, while the server still answers
         server.stop()
+
+
+def _send_pending_logs() -> None:
+    """Block (up to 5 s) until Prefect's API log handler has sent what it queued."""
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()
 
 
 def _startup_timeout() -> int:

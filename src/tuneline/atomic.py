@@ -27,9 +27,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from tuneline.errors import DataError
+from tuneline.errors import DataError, TunelineError
 
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+# A write that failed while less than this was free is taken as a full disk, for libraries
+# whose error does not say so (torch.save: "unexpected pos 576 vs 534").
+LOW_SPACE_BYTES = 16 * 1024**2
 
 
 class DiskFull(DataError):
@@ -42,22 +45,46 @@ _pending: contextvars.ContextVar[list[tuple[Path, Path]] | None] = contextvars.C
 )
 
 
-def disk_full_error(exc: OSError, path: Path) -> DiskFull:
+def disk_full_error(exc: BaseException, path: Path) -> DiskFull:
     """The message people get for ENOSPC/EDQUOT while writing `path`."""
-    what = "disk quota exceeded" if exc.errno == errno.EDQUOT else "no space left on device"
+    quota = isinstance(exc, OSError) and exc.errno == errno.EDQUOT
+    what = "disk quota exceeded" if quota else "no space left on device"
     return DiskFull(
         f"{path}: {what} while writing it; the previous output (if any) is unchanged. Free "
         f"space on that filesystem (`df -h {path.parent}`) and run again"
     )
 
 
+def is_out_of_space(exc: BaseException, path: Path) -> bool:
+    """Whether `exc`, raised while writing under `path`, came from a full disk or quota: an
+    ENOSPC/EDQUOT anywhere in its chain, the OS's words for it in a library's message
+    (safetensors), or, for libraries that say neither (torch.save), a failure while the
+    filesystem of `path` has almost nothing free."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in DISK_FULL_ERRNOS:
+            return True
+        if any(words in str(seen) for words in ("No space left on device", "os error 28")):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    folder = path if path.is_dir() else path.parent
+    try:
+        return shutil.disk_usage(folder).free < LOW_SPACE_BYTES
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
-def reporting_disk_full(path: Path) -> Iterator[None]:
-    """Turn ENOSPC/EDQUOT raised in the body into `DiskFull` naming `path`; other errors pass."""
+def reporting_out_of_space(path: Path) -> Iterator[None]:
+    """Turn a full disk met in the body into `DiskFull` naming `path`, also from library code
+    (a Trainer saving checkpoints, save_pretrained) whose errors may not carry ENOSPC (see
+    `is_out_of_space`); other errors pass unchanged."""
     try:
         yield
-    except OSError as exc:
-        if exc.errno in DISK_FULL_ERRNOS:
+    except TunelineError:  # ours already say what went wrong (DiskFull included)
+        raise
+    except Exception as exc:
+        if is_out_of_space(exc, path):
             raise disk_full_error(exc, path) from exc
         raise
 
@@ -95,7 +122,7 @@ def output_path(path: Path) -> Iterator[Path]:
     temp = Path(name)
     temp.chmod(0o666 & ~_umask())  # mkstemp makes it private; outputs get the usual mode
     try:
-        with reporting_disk_full(path):
+        with reporting_out_of_space(path):
             yield temp
             _fsync_file(temp)
     except BaseException:
@@ -140,7 +167,7 @@ def output_dir(path: Path) -> Iterator[Path]:
     temp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     temp.chmod(0o777 & ~_umask())
     try:
-        with reporting_disk_full(path):
+        with reporting_out_of_space(path):
             yield temp
             for file in sorted(p for p in temp.rglob("*") if p.is_file()):
                 _fsync_file(file)

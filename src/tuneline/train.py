@@ -412,7 +412,7 @@ def _run_training(
         return state["log_history"], resumed_from
     if latest is not None:
         log.info("train: resuming from %s", latest)
-    with _graceful_sigterm(control):
+    with _graceful_sigterm(control), atomic.reporting_out_of_space(checkpoints):
         trainer.train(resume_from_checkpoint=str(latest) if latest is not None else None)
     if control.stop_requested:
         if control.buffer is not None:

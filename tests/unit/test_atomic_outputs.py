@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import gc
 import json
 import os
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -344,3 +346,77 @@ def test_drift_reports_disk_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     _assert_disk_full_keeps_previous(
         monkeypatch, tmp_path / "drift", run(reference), run([q + " now!!" for q in reference])
     )
+
+
+# --- a real full filesystem (tmpfs; root only) -------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs; skipped where mounting is not permitted."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        gc.collect()  # a failed torch.save keeps its file open until its writer is collected
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_prepare_on_a_full_disk_keeps_the_previous_outputs_readable(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    """The issue's case: prepare filled the disk, left a truncated qa.jsonl, and validate then
+    crashed with JSONDecodeError. Now: DiskFull naming qa.jsonl, the previous files intact."""
+    from tuneline.prepare import prepare_records, read_jsonl
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    qa, quarantine = small_disk / "qa.jsonl", small_disk / "quarantine.jsonl"
+
+    def export(n: int) -> None:
+        lines = ["question,answer,category"]
+        lines += [f"How do I do thing {i}?,Press button {i} and wait.,billing" for i in range(n)]
+        (raw / "export.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    export(50)
+    prepare_records(raw, PREPARE, qa, quarantine)
+    before = _snapshot(small_disk)
+    export(5000)  # ~700 KB of JSONL: does not fit in 256 KiB
+    with pytest.raises(atomic.DiskFull) as caught:
+        prepare_records(raw, PREPARE, qa, quarantine)
+    assert caught.value.message.startswith(f"{qa}: no space left on device")
+    assert _snapshot(small_disk) == before
+    assert len(read_jsonl(qa)) == 50  # what validate reads: whole, parseable
+
+
+@pytest.mark.parametrize("library", ["torch.save", "safetensors"])
+def test_library_writes_on_a_full_disk_are_said_as_such(small_disk: Path, library: str) -> None:
+    """torch.save says only "unexpected pos ..." and safetensors an I/O error; both are a
+    full disk, as the Trainer's checkpoint saves meet it."""
+    import torch
+    from safetensors.torch import save_file
+
+    weights = {"w": torch.zeros(200_000)}  # 800 KB
+    target = small_disk / "checkpoint-3" / "weights"
+    target.parent.mkdir()
+    with pytest.raises(atomic.DiskFull) as caught, atomic.reporting_out_of_space(target.parent):
+        if library == "torch.save":
+            torch.save(weights, str(target))
+        else:
+            save_file(weights, str(target))
+    assert "no space left on device" in caught.value.message
+    assert str(target.parent) in caught.value.message
+
+
+def test_an_error_with_space_left_is_not_called_disk_full(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="unexpected pos"):
+        with atomic.reporting_out_of_space(tmp_path):
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 5 vs 3")
