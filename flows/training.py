@@ -7,17 +7,24 @@ stages, DVC skips what has not changed, and dvc.lock records every hash for line
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.tasks import exponential_backoff
 
 from tuneline import dvc_tools, layout
-from tuneline.errors import DataError, TunelineError
+from tuneline.errors import ConfigError, DataError, TunelineError
 from tuneline.params import load_params
 from tuneline.stages import PIPELINE
 
 FLOW_STAGES = ("ingest", *(s.name for s in PIPELINE), "register")
+
+# Prefect's own default (20 s) is about what its first start on a new database takes on two
+# idle cores; under load it is not enough. PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+# when set, wins.
+EPHEMERAL_STARTUP_TIMEOUT_S = 180
 
 
 def _retry_unless_expected(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's hook signature
@@ -29,6 +36,56 @@ def _retry_unless_expected(task, task_run, state) -> bool:  # noqa: ANN001 - Pre
     except Exception:  # noqa: BLE001 - anything else is worth another try
         return True
     return False
+
+
+@contextmanager
+def prefect_api() -> Iterator[str | None]:
+    """The Prefect API the flow will report to. Without PREFECT_API_URL, Prefect's temporary
+    server is started here (with a start-up timeout fit for a loaded machine), so that a slow
+    start is one clear message and the server is stopped when the run ends, however it ends."""
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    if settings.api.url or not settings.server.ephemeral.enabled:
+        yield settings.api.url  # a real server (or Prefect's own message that one is needed)
+        return
+    timeout = _startup_timeout()
+    server = SubprocessASGIServer()  # the instance Prefect's client uses too (one per process)
+    try:
+        server.start(timeout=timeout)
+    except RuntimeError as exc:
+        server.stop()
+        first_line = str(exc).split(". ", 1)[0]
+        raise ConfigError(
+            f"the temporary Prefect server did not start within {timeout} s ({first_line}). "
+            "Start one that stays up: `prefect server start` (or `make ui-prefect`), then "
+            "`export PREFECT_API_URL=http://127.0.0.1:4200/api` and run again; or allow a "
+            "slower start with PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+        ) from None
+    try:
+        yield server.api_url
+    finally:
+        _send_pending_logs()  # the flow run's last log lines, while the server still answers
+        server.stop()
+
+
+def _send_pending_logs() -> None:
+    """Block (up to 5 s) until Prefect's API log handler has sent what it queued."""
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()
+
+
+def _startup_timeout() -> int:
+    """Seconds to wait for the temporary server: the setting when the user set it (environment
+    or Prefect profile), else ours."""
+    from prefect.settings import get_current_settings
+
+    ephemeral = get_current_settings().server.ephemeral
+    if "startup_timeout_seconds" in ephemeral.model_fields_set:
+        return int(ephemeral.startup_timeout_seconds)
+    return EPHEMERAL_STARTUP_TIMEOUT_S
 
 
 @task(

@@ -47,10 +47,23 @@ def prepare_dir(checkpoints: Path, print_: str) -> bool:
         log.info(
             "train: %s holds another configuration's checkpoints; starting afresh", checkpoints
         )
-    shutil.rmtree(checkpoints, ignore_errors=True)
-    checkpoints.mkdir(parents=True)
+    clear(checkpoints)
     _write_atomic(recorded, json.dumps({"fingerprint": print_}))
     return False
+
+
+def clear(checkpoints: Path) -> None:
+    """Empty the checkpoint folder, keeping the folder itself: it may be a mount point, a
+    symlink or a folder someone else created (and owns), none of which is ours to remove.
+    A filesystem's own `lost+found` (at the root of a mounted volume) is left alone too."""
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    for entry in checkpoints.iterdir():
+        if entry.name == "lost+found":
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def mark_complete(folder: Path, step: int) -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,11 +102,54 @@ def _stage(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from flows.training import training_flow
+    """The training flow. SIGTERM or Ctrl-C stops the whole tree: the stage in progress is told
+    to stop and waited for (training saves a checkpoint and ends its MLflow run KILLED), the
+    flow run ends CRASHED (Prefect's state for a run its process stopped; CANCELLED is for a
+    cancel requested through the API), the temporary Prefect server stops, and this exits
+    128 + the signal's number."""
+    from flows.training import prefect_api, training_flow
+    from tuneline.tracking import Interrupted
 
-    result = training_flow(project_dir=str(_root(args)), sources=args.ingest, reason=args.reason)
+    root = _root(args)
+    try:
+        with _stop_on_signals(), prefect_api():
+            result = training_flow(project_dir=str(root), sources=args.ingest, reason=args.reason)
+    except Interrupted as exc:
+        code = int(exc.code or 1)
+        print(
+            f"tuneline: run stopped by {_signal_name(code - 128)}: the stage in progress was "
+            "stopped (training saves a checkpoint first), the flow run ended CRASHED; "
+            "`tuneline run` again resumes from the checkpoint",
+            file=sys.stderr,
+        )
+        return code
     print(_run_summary(result))
     return 0
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGINT end the run as `Interrupted(128 + n)`, a SystemExit, so every
+    `finally` and context exit runs (child processes stopped, servers shut down), instead of
+    the process dying on the spot (SIGTERM's default) and orphaning them."""
+    from tuneline.tracking import Interrupted
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise Interrupted(128 + signum)
+
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _run_summary(result: dict) -> str:

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tuneline import atomic
+
 logger = logging.getLogger(__name__)
 
 _TEXT_COLUMN = "question"
@@ -67,19 +69,12 @@ def detect_question_drift(
         raise ValueError(f"drift threshold is a share of columns in (0, 1], got {threshold}")
     report_dir.mkdir(parents=True, exist_ok=True)
     report_html = report_dir / "question_drift.html"
-    share, columns, evidently_version = _run_evidently(reference, current, threshold, report_html)
-    summary = DriftSummary(
-        drifted=share >= threshold,
-        share=share,
-        threshold=threshold,
-        drifted_columns=tuple(name for name, column in columns.items() if column.drifted),
-        column_scores={name: column.score for name, column in columns.items()},
-        reference_rows=len(reference),
-        current_rows=len(current),
-        report_html=report_html,
-        report_json=report_dir / "question_drift.json",
-    )
-    _write_json_report(summary, columns, evidently_version)
+    with atomic.group():  # the HTML and JSON reports change together
+        share, columns, evidently_version = _run_evidently(
+            reference, current, threshold, report_html
+        )
+        summary = _summary(reference, current, threshold, share, columns, report_dir)
+        _write_json_report(summary, columns, evidently_version)
     logger.log(
         logging.WARNING if summary.drifted else logging.INFO,
         "question drift: %s (share %.2f of %d columns, threshold %.2f; drifted: %s); report %s",
@@ -91,6 +86,28 @@ def detect_question_drift(
         summary.report_html,
     )
     return summary
+
+
+def _summary(
+    reference: list[str],
+    current: list[str],
+    threshold: float,
+    share: float,
+    columns: dict[str, _ColumnDrift],
+    report_dir: Path,
+) -> DriftSummary:
+    """The typed result of one drift check (paths are where the reports are written)."""
+    return DriftSummary(
+        drifted=share >= threshold,
+        share=share,
+        threshold=threshold,
+        drifted_columns=tuple(name for name, column in columns.items() if column.drifted),
+        column_scores={name: column.score for name, column in columns.items()},
+        reference_rows=len(reference),
+        current_rows=len(current),
+        report_html=report_dir / "question_drift.html",
+        report_json=report_dir / "question_drift.json",
+    )
 
 
 def _run_evidently(
@@ -111,7 +128,8 @@ def _run_evidently(
     result = snapshot.dict()
     share = _drifted_share(result["metrics"])
     columns = _column_drifts(result["metrics"], result["tests"])
-    snapshot.save_html(str(report_html))  # given a Path, save_html silently writes nothing
+    with atomic.output_path(report_html) as temp:
+        snapshot.save_html(str(temp))  # given a Path, save_html silently writes nothing
     return share, columns, evidently.__version__
 
 
@@ -191,4 +209,4 @@ def _write_json_report(
         },
     }
     text = json.dumps(record, indent=2, allow_nan=False)
-    summary.report_json.write_text(text + "\n", encoding="utf-8")
+    atomic.write_text(summary.report_json, text + "\n")

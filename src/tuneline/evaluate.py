@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuneline import gates, judge, metrics, prompts
+from tuneline import atomic, gates, judge, metrics, prompts
 from tuneline.errors import DataError
 from tuneline.params import EvaluateParams, Params
 
@@ -484,11 +484,10 @@ def write_report(report: EvaluationReport, out_dir: Path, root: Path) -> Path:
         "reviewer_pack": {"html": _relative(html, root), "markdown": _relative(markdown, root)}
     }
     evaluation_json = out_dir / "evaluation.json"
-    evaluation_json.write_text(
-        json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
-    (out_dir / "evaluation.md").write_text(evaluation_markdown(data), encoding="utf-8")
-    reviewer_pack.render(root, evaluation=evaluation_json, out_dir=out_dir)
+    with atomic.group():  # all four files change together; the pack is built from `data`
+        atomic.write_text(evaluation_json, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        atomic.write_text(out_dir / "evaluation.md", evaluation_markdown(data))
+        reviewer_pack.render_data(data, root, out_dir)
     return evaluation_json
 
 

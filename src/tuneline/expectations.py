@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tuneline import atomic
 from tuneline.errors import DataError
 
 if TYPE_CHECKING:
@@ -174,8 +175,9 @@ def run_expectations(
         report_html=report_dir / f"{suite_name}.html",
     )
     timestamp = datetime.now(UTC).isoformat(timespec="seconds")
-    _write_json_report(summary, suite_name, timestamp, gx_version)
-    _write_html_report(summary, suite_name, timestamp, gx_version)
+    with atomic.group():  # the JSON and HTML reports change together, before any gate fails
+        _write_json_report(summary, suite_name, timestamp, gx_version)
+        _write_html_report(summary, suite_name, timestamp, gx_version)
     _log_summary(summary, suite_name)
     return summary
 
@@ -524,7 +526,7 @@ def _write_json_report(
         "failed_warning": [o.name for o in summary.failed_warning],
         "outcomes": [asdict(outcome) for outcome in summary.outcomes],
     }
-    summary.report_json.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    atomic.write_text(summary.report_json, json.dumps(record, indent=2) + "\n")
 
 
 _HTML_STYLE = """
@@ -568,7 +570,7 @@ def _write_html_report(
 </body>
 </html>
 """
-    summary.report_html.write_text(page, encoding="utf-8")
+    atomic.write_text(summary.report_html, page)
 
 
 def _html_row(outcome: CheckOutcome) -> str:

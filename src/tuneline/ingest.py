@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tuneline import dvc_tools, layout
+from tuneline import atomic, dvc_tools, layout
 from tuneline.base_model import sha256_file
 from tuneline.errors import DataError
 from tuneline.mapping import choose_field_map
@@ -117,6 +117,6 @@ def read_manifest(root: Path) -> dict:
 
 
 def write_manifest(root: Path, manifest: dict) -> None:
-    path = root / layout.SOURCES_MANIFEST
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    atomic.write_text(
+        root / layout.SOURCES_MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    )

@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
+from tuneline import atomic
 from tuneline.base_model import load_base_model, load_tokenizer, resolve_base, same_base
 from tuneline.errors import ConfigError
 from tuneline.params import Params
@@ -39,12 +40,12 @@ def merge_adapter(params: Params, root: Path, adapter_dir: Path, out_dir: Path, 
     base = load_base_model(model_params, root, "none")
     refuse_quantised(base)
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    merged.save_pretrained(str(out_dir), safe_serialization=True)
-    load_tokenizer(params.model, root).save_pretrained(str(out_dir))
     source = json.loads((adapter_dir / "base_model.json").read_text(encoding="utf-8"))
     note = {"merged_from": {"adapter": str(adapter_dir), "base": source, "dtype": dtype}}
-    (out_dir / "merge.json").write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
+    with atomic.output_dir(out_dir) as folder:  # a previous merge stays until this one is whole
+        merged.save_pretrained(str(folder), safe_serialization=True)
+        load_tokenizer(params.model, root).save_pretrained(str(folder))
+        (folder / "merge.json").write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
     log.info("merge: %s + %s -> %s (%s)", params.model.base, adapter_dir, out_dir, dtype)
     return out_dir
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from tuneline import pii
+from tuneline import atomic, pii
 from tuneline.errors import DataError
 from tuneline.mapping import FieldMap, choose_field_map, extract_pair, is_artefact
 from tuneline.params import PrepareParams
@@ -122,11 +122,12 @@ def prepare_records(
 
     files = _source_files(raw_dir, order)
     sources = prepare_columnar.read_sources(files, params, formats or {})
-    if sources is not None:
-        outcome = prepare_columnar.prepare_columns(sources, params, fits_context, out_path)
-    else:
-        outcome = _prepare_rows(files, params, fits_context, formats or {}, out_path)
-    _write_jsonl(quarantine_path, outcome.quarantined)
+    with atomic.group():  # kept and quarantined rows are replaced together, or neither
+        if sources is not None:
+            outcome = prepare_columnar.prepare_columns(sources, params, fits_context, out_path)
+        else:
+            outcome = _prepare_rows(files, params, fits_context, formats or {}, out_path)
+        _write_jsonl(quarantine_path, outcome.quarantined)
     kept = outcome.rows_kept
     report = PrepareReport(
         rows_read=outcome.rows_read,
@@ -346,8 +347,8 @@ def _notes(kept: int, distinct_answers: int) -> list[str]:
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
+    """One JSON record per line, atomically (a reader never sees a torn file)."""
+    with atomic.open_output(path) as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 

@@ -17,6 +17,7 @@ also gives the precise error messages.
 
 from __future__ import annotations
 
+import contextvars
 import csv
 import functools
 import hashlib
@@ -30,7 +31,7 @@ from json.encoder import encode_basestring  # what json.dumps(str, ensure_ascii=
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tuneline import pii
+from tuneline import atomic, pii
 from tuneline.errors import DataError
 from tuneline.mapping import FieldMap, choose_field_map, is_artefact
 from tuneline.params import PrepareParams
@@ -188,9 +189,12 @@ def _fields_within_csv_limit(table: pa.Table) -> bool:
 
 def concurrently(*calls: Callable[[], Any]) -> list[Any]:
     """Run calls on two threads and return their results in order. pyarrow's kernels release
-    the GIL, so two columns are scanned at once, on both cores, while Python works."""
+    the GIL, so two columns are scanned at once, on both cores, while Python works.
+
+    Each call runs in a copy of the caller's context, as asyncio tasks do, so context-scoped
+    state reaches it (e.g. atomic.group(): the written file is renamed with the others)."""
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(call) for call in calls]
+        futures = [pool.submit(contextvars.copy_context().run, call) for call in calls]
         return [future.result() for future in futures]
 
 
@@ -763,9 +767,8 @@ def write_records(
         for start in range(0, result.table.num_rows, _WRITE_ROWS)
         if keep[file][start : start + _WRITE_ROWS].any()
     ]
-    path.parent.mkdir(parents=True, exist_ok=True)
     # Two threads join slices of rows (the kernel releases the GIL) while this one writes.
-    with ThreadPoolExecutor(max_workers=2) as pool, path.open("wb") as handle:
+    with ThreadPoolExecutor(max_workers=2) as pool, atomic.open_output(path, "wb") as handle:
         for chunks, kept in pool.map(lines, jobs):
             position = 0
             for chunk in chunks:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuneline import layout
+from tuneline import atomic, layout
 
 PACK_HTML, PACK_MD = "reviewer_pack.html", "reviewer_pack.md"
 ANSWER_COLUMNS = ("reference", "base", "candidate", "champion")
@@ -62,12 +62,23 @@ def render(
             f"{evaluation}: no evaluation report; run `tuneline stage evaluate` first"
         )
     data = json.loads(evaluation.read_text(encoding="utf-8"))
+    return render_data(data, root, out_dir or evaluation.parent, reason, drift_report)
+
+
+def render_data(
+    data: dict[str, Any],
+    root: Path,
+    out_dir: Path,
+    reason: str | None = None,
+    drift_report: Path | None = None,
+) -> tuple[Path, Path]:
+    """The pack for evaluation report `data` (already in memory), both files atomically."""
     sections = build_sections(data, root, reason, drift_report)
-    html_path, md_path = pack_paths(out_dir or evaluation.parent)
-    html_path.parent.mkdir(parents=True, exist_ok=True)
+    html_path, md_path = pack_paths(out_dir)
     title = "Reviewer pack: candidate model"
-    html_path.write_text(to_html(title, verdict_line(data), sections), encoding="utf-8")
-    md_path.write_text(to_markdown(title, verdict_line(data), sections), encoding="utf-8")
+    with atomic.group():
+        atomic.write_text(html_path, to_html(title, verdict_line(data), sections))
+        atomic.write_text(md_path, to_markdown(title, verdict_line(data), sections))
     return html_path, md_path
 
 

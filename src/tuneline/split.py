@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from tuneline import atomic
 from tuneline.params import SplitParams
 from tuneline.prepare import question_key
 
@@ -50,10 +51,10 @@ def split_records(
     parts: dict[str, list[dict]] = {"train": [], "validation": [], "test": []}
     for record in records:
         parts[assign_split(record["question"], params)].append(record)
-    for name, path in (("train", train), ("validation", validation), ("test", test)):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8") as handle:
-            handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in parts[name])
+    with atomic.group():  # the three splits change together: never a test set of another run
+        for name, path in (("train", train), ("validation", validation), ("test", test)):
+            with atomic.open_output(path) as handle:
+                handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in parts[name])
     test_keys = {question_key(r["question"]) for r in parts["test"]}
     seen = {question_key(r["question"]) for r in parts["train"] + parts["validation"]}
     by_category: dict[str, dict[str, int]] = {}

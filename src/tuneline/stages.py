@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tuneline import layout
+from tuneline import atomic, layout
 from tuneline.errors import GateFailed
 from tuneline.params import Params
 
@@ -137,8 +137,7 @@ def run_stage(name: str, params: Params, root: Path) -> None:
 
 
 def _write_json(path: Path, data: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    atomic.write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def _prepare(params: Params, root: Path) -> None:
@@ -151,16 +150,19 @@ def _prepare(params: Params, root: Path) -> None:
     fits = context_check(tokenizer, params.model.system_prompt, params.train.max_length)
     manifest = read_manifest(root)["sources"]
     oldest_first = sorted(manifest, key=lambda name: manifest[name]["ingested_at"])
-    report = prepare_records(
-        root / layout.RAW_DIR,
-        params.prepare,
-        root / layout.PREPARED,
-        root / layout.QUARANTINE,
-        fits_context=fits,
-        order=oldest_first,
-        formats={name: entry["format"] for name, entry in manifest.items()},
-    )
-    _write_json(root / layout.PREPARE_REPORT, asdict(report) | {"reconciled": report.reconciled})
+    with atomic.group():  # qa.jsonl, quarantine.jsonl and prepare.json: all new, or all old
+        report = prepare_records(
+            root / layout.RAW_DIR,
+            params.prepare,
+            root / layout.PREPARED,
+            root / layout.QUARANTINE,
+            fits_context=fits,
+            order=oldest_first,
+            formats={name: entry["format"] for name, entry in manifest.items()},
+        )
+        _write_json(
+            root / layout.PREPARE_REPORT, asdict(report) | {"reconciled": report.reconciled}
+        )
 
 
 def _validate(params: Params, root: Path) -> None:
@@ -173,14 +175,15 @@ def _split(params: Params, root: Path) -> None:
     from tuneline.prepare import read_jsonl
     from tuneline.split import split_records
 
-    report = split_records(
-        read_jsonl(root / layout.PREPARED),
-        params.split,
-        root / layout.TRAIN,
-        root / layout.VALIDATION,
-        root / layout.TEST,
-    )
-    _write_json(root / layout.SPLIT_REPORT, asdict(report))
+    with atomic.group():  # the three splits and split.json: all new, or all old
+        report = split_records(
+            read_jsonl(root / layout.PREPARED),
+            params.split,
+            root / layout.TRAIN,
+            root / layout.VALIDATION,
+            root / layout.TEST,
+        )
+        _write_json(root / layout.SPLIT_REPORT, asdict(report))
     if report.leaked_questions:
         raise GateFailed(
             f"split: {report.leaked_questions} test question(s) also in train/validation"
@@ -191,6 +194,9 @@ def _train(params: Params, root: Path) -> None:
     from tuneline import dvc_tools
     from tuneline.train import train_adapter, write_report
 
+    # The adapter folder is replaced whole when training ends, and the report written after
+    # it; a stale report must not describe a new adapter if this run fails in between.
+    (root / layout.TRAIN_REPORT).unlink(missing_ok=True)
     report = train_adapter(
         params,
         root,
@@ -231,7 +237,8 @@ def _evaluate(params: Params, root: Path) -> None:
         champion_seen=str(champion.version) if champion is not None else None,
         champion_note=note,
     )
-    evaluate.write_report(report, root / layout.EVAL_DIR, root)
+    with atomic.group():  # evaluation.json/.md and the reviewer pack change together
+        evaluate.write_report(report, root / layout.EVAL_DIR, root)
     with tracking.run(params.project, root, run_id=run_id):
         for name, scores in report.models.items():
             mlflow.log_metrics({f"test.{name}.{k}": v for k, v in asdict(scores).items()})

@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,8 +23,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tuneline import atomic, packing, prompts, tracking
 from tuneline import checkpoints as ckpt
-from tuneline import packing, prompts, tracking
 from tuneline.base_model import (
     BaseModelRef,
     compute_dtype,
@@ -119,7 +118,7 @@ def train_adapter(
             _save_adapter(trainer.model, tokenizer, base_ref, adapter_dir)
         _deliver(buffer, report, adapter_dir, cfg, checkpoints)
     if is_main_process():
-        shutil.rmtree(checkpoints, ignore_errors=True)
+        ckpt.clear(checkpoints)  # the folder stays: it may be a mount point
     log.info(
         "train: best evaluation at step %d (epoch %.2f, eval_loss %.4f) of %d steps",
         report.best_step,
@@ -324,6 +323,7 @@ class TrainingControl:
         self.best_weights: dict[str, Any] | None = None
         self.best_info: dict[str, float] | None = None
         self.stop_requested = False
+        self.stop_signal = signal.SIGTERM  # which signal asked for the stop (SIGTERM or SIGINT)
         self.buffer: tracking.MetricBuffer | None = None
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
@@ -358,7 +358,9 @@ class TrainingControl:
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> Any:
         if _any_process(self.stop_requested, args):
             log.warning(
-                "train: SIGTERM; saving a checkpoint at step %d, then exiting", state.global_step
+                "train: %s; saving a checkpoint at step %d, then exiting",
+                self.stop_signal.name,
+                state.global_step,
             )
             control.should_save = control.should_training_stop = True
         last = state.global_step >= state.max_steps
@@ -410,12 +412,12 @@ def _run_training(
         return state["log_history"], resumed_from
     if latest is not None:
         log.info("train: resuming from %s", latest)
-    with _graceful_sigterm(control):
+    with _graceful_sigterm(control), atomic.reporting_out_of_space(checkpoints):
         trainer.train(resume_from_checkpoint=str(latest) if latest is not None else None)
     if control.stop_requested:
         if control.buffer is not None:
             control.buffer.flush(force=True)
-        raise tracking.Interrupted(128 + signal.SIGTERM)
+        raise tracking.Interrupted(128 + control.stop_signal)
     if is_main_process():
         ckpt.mark_finished(checkpoints)
     return trainer.state.log_history, resumed_from
@@ -427,19 +429,22 @@ def _checkpoint_step(folder: Path | None) -> int | None:
 
 @contextmanager
 def _graceful_sigterm(control: TrainingControl) -> Iterator[None]:
-    """While training, SIGTERM asks for a checkpoint and a clean stop instead of dying mid-step."""
+    """While training, SIGTERM (or Ctrl-C) asks for a checkpoint and a clean stop instead of
+    dying mid-step; the process then exits 128 + the signal's number."""
     if not tracking._is_main_thread():
         yield
         return
 
     def request_stop(signum: int, frame: Any) -> None:
         control.stop_requested = True
+        control.stop_signal = signal.Signals(signum)
 
-    previous = signal.signal(signal.SIGTERM, request_stop)
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @contextmanager
@@ -521,10 +526,10 @@ def validation_curve(history: list[dict]) -> list[dict[str, float]]:
 
 def _save_adapter(model: Any, tokenizer: Any, base_ref: BaseModelRef, adapter_dir: Path) -> None:
     """Adapter weights (safetensors), the tokenizer and the base reference: all serving needs."""
-    shutil.rmtree(adapter_dir, ignore_errors=True)
-    model.save_pretrained(str(adapter_dir), safe_serialization=True)
-    tokenizer.save_pretrained(str(adapter_dir))
-    (adapter_dir / "base_model.json").write_text(base_ref.to_json() + "\n", encoding="utf-8")
+    with atomic.output_dir(adapter_dir) as folder:  # the old adapter stays until this is whole
+        model.save_pretrained(str(folder), safe_serialization=True)
+        tokenizer.save_pretrained(str(folder))
+        (folder / "base_model.json").write_text(base_ref.to_json() + "\n", encoding="utf-8")
 
 
 def _restore_best(model: Any, control: TrainingControl) -> None:
@@ -639,5 +644,4 @@ def write_report(report: TrainReport, path: Path) -> None:
     """reports/train.json (rank 0 only under DDP)."""
     if not is_main_process():
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(asdict(report), indent=2) + "\n", encoding="utf-8")
+    atomic.write_text(path, json.dumps(asdict(report), indent=2) + "\n")

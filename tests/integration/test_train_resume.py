@@ -131,7 +131,7 @@ def test_kill_9_mid_epoch_then_resume_ends_with_the_uninterrupted_metrics(
     assert resumed["resumed_from_step"] == int(newest.name.split("-")[1])
     assert int(first.name.split("-")[1]) <= resumed["resumed_from_step"] < STEPS
     assert resumed["resumed_from_step"] % (96 // 8) != 0  # mid-epoch
-    assert not half.exists() and not checkpoints.exists()  # cleaned up after the run
+    assert not half.exists() and not any(checkpoints.iterdir())  # emptied after the run
     assert resumed["run_id"] == run_id and _run_status(project, run_id) == "FINISHED"
     assert resumed["steps_run"] == reference["steps_run"] == STEPS
     assert resumed["best_step"] == reference["best_step"]
@@ -166,3 +166,55 @@ def test_sigterm_saves_a_checkpoint_exits_cleanly_and_marks_the_run_killed(
     run_id = json.loads((checkpoints / "run.json").read_text())["run_id"]
     assert _run_status(project, run_id) == "KILLED"
     assert not (project / "reports/train.json").exists()
+
+
+def _mount_tmpfs(folder: Path, size: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+
+
+def test_a_mount_point_as_checkpoint_folder_trains_and_stays_mounted(
+    tmp_path: Path, base: Path
+) -> None:
+    """It used to fail at start: the folder was deleted (EBUSY, ignored) and re-created
+    (FileExistsError). Now only its contents are cleared."""
+    project = _project(tmp_path / "mounted", base)
+    checkpoints = project / "models/checkpoints"
+    _mount_tmpfs(checkpoints, "64m")
+    try:
+        (checkpoints / "stale.txt").write_text("left by another configuration")
+        report = _run_to_end(project)
+        assert report["steps_run"] == STEPS
+        assert os.path.ismount(checkpoints) and not any(checkpoints.iterdir())
+    finally:
+        subprocess.run(["umount", str(checkpoints)], check=True)
+
+
+def test_disk_full_while_checkpointing_is_said_as_such(tmp_path: Path, base: Path) -> None:
+    project = _project(tmp_path / "full", base)
+    checkpoints = project / "models/checkpoints"
+    _mount_tmpfs(checkpoints, "48k")  # the fingerprint fits, a checkpoint does not
+    try:
+        proc = _start(project)
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 3, err[-3000:]
+        last = err.strip().splitlines()[-1]
+        assert last.startswith(f"tuneline: {checkpoints}") and "no space left on device" in last
+        assert "Traceback" not in err
+        run_id = json.loads((checkpoints / "run.json").read_text())["run_id"]
+        assert _run_status(project, run_id) == "FAILED"  # ended, not left RUNNING
+        assert ckpt_latest(checkpoints) is None  # the cut-short checkpoint never counts
+    finally:
+        subprocess.run(["umount", str(checkpoints)], check=True)
+
+
+def ckpt_latest(checkpoints: Path) -> Path | None:
+    from tuneline import checkpoints as ckpt
+
+    return ckpt.latest_complete(checkpoints)
