@@ -284,6 +284,8 @@ def server_environment(env_file: Path, data_dir: Path) -> dict[str, str]:
             "MLFLOW_ARTIFACTS_DESTINATION": str(data_dir / "artifacts"),
             "MLFLOW_AUTH_ADMIN_USERNAME": "admin",
             "MLFLOW_DISABLE_TELEMETRY": "true",
+            # GenAI job runners (7 processes) that tuneline never uses
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         }
         | values
         | {"MLFLOW_AUTH_CONFIG_PATH": str(config)}
