@@ -39,6 +39,28 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"tuneline: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        refused = _server_refusal(exc)
+        if refused is None:
+            raise
+        print(f"tuneline: {refused}", file=sys.stderr)
+        return 6  # RegistryError's code: the registry refused the operation
+
+
+def _server_refusal(exc: Exception) -> str | None:
+    """A message for a tracking server that refused the login (401) or the action (403);
+    None for any other error. Matched by MLflow's error code, so mlflow stays unimported."""
+    code = getattr(exc, "error_code", None)
+    if not type(exc).__module__.startswith("mlflow") or code not in _REFUSALS:
+        return None
+    detail = str(getattr(exc, "message", exc)).splitlines()[0][:300]
+    return f"the tracking server refused {_REFUSALS[code]} ({detail}). " + (
+        "Set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to your MLflow account; "
+        "moving champion and writing review tags need a reviewer account"
+    )
+
+
+_REFUSALS = {"UNAUTHENTICATED": "the login", "PERMISSION_DENIED": "this action"}
 
 
 def _root(args: argparse.Namespace) -> Path:
