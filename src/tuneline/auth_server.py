@@ -277,19 +277,14 @@ def server_environment(env_file: Path, data_dir: Path) -> dict[str, str]:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:  # may hold a database password
         handle.write(text)
     os.chmod(config, 0o600)
-    return (
-        dict(os.environ)
-        | {
-            "MLFLOW_BACKEND_STORE_URI": f"sqlite:///{data_dir / 'mlflow.db'}",
-            "MLFLOW_ARTIFACTS_DESTINATION": str(data_dir / "artifacts"),
-            "MLFLOW_AUTH_ADMIN_USERNAME": "admin",
-            "MLFLOW_DISABLE_TELEMETRY": "true",
-            # GenAI job runners (7 processes) that tuneline never uses
-            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-        }
-        | values
-        | {"MLFLOW_AUTH_CONFIG_PATH": str(config)}
-    )
+    defaults = {  # where neither this process's environment nor the file says otherwise
+        "MLFLOW_BACKEND_STORE_URI": f"sqlite:///{data_dir / 'mlflow.db'}",
+        "MLFLOW_ARTIFACTS_DESTINATION": str(data_dir / "artifacts"),
+        "MLFLOW_AUTH_ADMIN_USERNAME": "admin",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",  # GenAI job runners tuneline never uses
+    }
+    return defaults | dict(os.environ) | values | {"MLFLOW_AUTH_CONFIG_PATH": str(config)}
 
 
 def start_command(host: str, port: int, workers: int) -> list[str]:
