@@ -187,7 +187,8 @@ def test_the_server_has_logins_and_refuses_a_wrong_password(server) -> None:
     assert _rest(url, REVIEWER, "POST", search, {"max_results": 1}) == 200
 
     done = _cli(project, _as((REVIEWER[0], "wrong")), "review", "list")
-    assert done.returncode != 0  # nothing readable without a valid login
+    assert done.returncode == 6, done.stderr[-2000:]  # nothing readable without a login
+    assert "refused the login" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_a_trainer_cannot_move_champion_or_write_review_tags_through_api_or_ui(server) -> None:

@@ -152,3 +152,36 @@ def test_the_server_app_is_installed_as_an_mlflow_app() -> None:
 
     found = {e.name: e.value for e in entry_points(group="mlflow.app")}
     assert found.get("tuneline-auth") == "tuneline.auth_server:create_app"
+
+
+def test_a_server_refusal_is_a_message_and_exit_6_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import PERMISSION_DENIED, UNAUTHENTICATED
+
+    from tuneline import cli
+
+    def refused(args: object) -> int:
+        raise MlflowException("You are not authenticated.", error_code=UNAUTHENTICATED)
+
+    monkeypatch.setattr(cli, "_parser", _parser_with("verify", refused))
+    assert cli.main(["verify"]) == 6
+    err = capsys.readouterr().err
+    assert "refused the login" in err and "MLFLOW_TRACKING_USERNAME" in err
+    forbidden = MlflowException("trainer: only reviewers may move", error_code=PERMISSION_DENIED)
+    assert "refused this action (trainer: only reviewers" in (cli._server_refusal(forbidden) or "")
+    assert cli._server_refusal(MlflowException("a bug on the server")) is None
+    assert cli._server_refusal(RuntimeError("not mlflow")) is None
+
+
+def _parser_with(command: str, handler: object) -> object:
+    import argparse
+
+    def build() -> argparse.ArgumentParser:
+        parser = argparse.ArgumentParser()
+        sub = parser.add_subparsers(dest="command", required=True)
+        sub.add_parser(command).set_defaults(handler=handler)
+        return parser
+
+    return build
