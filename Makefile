@@ -11,7 +11,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export HF_HUB_OFFLINE := 1
 SAMPLE := data/incoming/ridgeline_support.csv
 
-.PHONY: help install demo test lint unit integration ui-mlflow ui-prefect clean
+.PHONY: help install demo test lint unit integration ui-mlflow ui-prefect mlflow-server mlflow-users clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -46,6 +46,12 @@ test: lint ## lint + the whole test suite (what CI runs)
 
 ui-mlflow: install ## MLflow UI on http://127.0.0.1:5000 (runs, metrics, registry)
 	mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db --host 127.0.0.1 --port 5000
+
+mlflow-server: install ## MLflow with logins on http://127.0.0.1:5000 (secrets: infra/mlflow-auth.env)
+	tuneline tracking-server start --env-file infra/mlflow-auth.env --port 5000
+
+mlflow-users: install ## on that server: trainer/reviewer accounts and their permissions
+	tuneline tracking-server setup --env-file infra/mlflow-auth.env --url http://127.0.0.1:5000
 
 ui-prefect: install ## Prefect UI on http://127.0.0.1:4200 (flow runs of this project)
 	prefect server start --host 127.0.0.1 --port 4200

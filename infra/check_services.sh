@@ -43,9 +43,31 @@ else
     report SKIP prefect "PREFECT_API_URL is not set (ephemeral Prefect)"
 fi
 
-# MLflow: GET {MLFLOW_TRACKING_URI}/health answers `OK`.
+# A server with auth answers 401 to a request without a login; anything else means it is open.
+check_login_required() {  # check_login_required NAME URL [curl args...]
+    local name="$1" url="$2" code
+    shift 2
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time "$TIMEOUT" "$@" "$url" || true)
+    if [[ "$code" == 401 ]]; then
+        report OK "$name" "$url refuses a request without a login (401)"
+    else
+        report FAIL "$name" "$url answered $code without a login: auth is off"
+    fi
+}
+
+# Prefect: the API must want PREFECT_API_AUTH_STRING (only /api/health is open).
+if [[ -n "${PREFECT_API_URL:-}" ]]; then
+    check_login_required prefect-auth "${PREFECT_API_URL%/}/flow_runs/filter" -X POST \
+        -H 'Content-Type: application/json' -d '{"limit": 1}'
+fi
+
+# MLflow: GET {MLFLOW_TRACKING_URI}/health answers `OK`; the API must want a login.
 case "${MLFLOW_TRACKING_URI:-}" in
-    http://*|https://*) check_http mlflow "${MLFLOW_TRACKING_URI%/}/health" ;;
+    http://*|https://*)
+        check_http mlflow "${MLFLOW_TRACKING_URI%/}/health"
+        check_login_required mlflow-auth \
+            "${MLFLOW_TRACKING_URI%/}/api/2.0/mlflow/experiments/search?max_results=1"
+        ;;
     "") report SKIP mlflow "MLFLOW_TRACKING_URI is not set" ;;
     *) report SKIP mlflow "MLFLOW_TRACKING_URI=${MLFLOW_TRACKING_URI} is not a server" ;;
 esac

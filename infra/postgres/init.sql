@@ -29,10 +29,13 @@ CREATE ROLE mlflow  LOGIN PASSWORD :'mlflow_password';
 -- UTF8 and template0 so the encoding does not depend on the cluster's template1.
 CREATE DATABASE prefect OWNER prefect ENCODING 'UTF8' TEMPLATE template0;
 CREATE DATABASE mlflow  OWNER mlflow  ENCODING 'UTF8' TEMPLATE template0;
+-- Users and permissions of the MLflow server's auth app (TUNELINE_AUTH_DATABASE_URI).
+CREATE DATABASE mlflow_auth OWNER mlflow ENCODING 'UTF8' TEMPLATE template0;
 
 -- Nobody else may connect to them.
 REVOKE ALL ON DATABASE prefect FROM PUBLIC;
 REVOKE ALL ON DATABASE mlflow  FROM PUBLIC;
+REVOKE ALL ON DATABASE mlflow_auth FROM PUBLIC;
 
 -- Prefect's migrations run CREATE EXTENSION IF NOT EXISTS pg_trgm. pg_trgm is a trusted extension
 -- (the owner could create it), but creating it here as superuser also covers managed databases

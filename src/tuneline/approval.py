@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tuneline import history, layout, registry, tracking
+from tuneline import history, identity, layout, registry, tracking
 from tuneline.base_model import sha256_file
 from tuneline.errors import GateFailed, RegistryError
 from tuneline.history import INTENT_TAG, read_history
@@ -158,6 +158,7 @@ def reviewer_identity(project: ProjectParams, declared: str | None) -> Identity:
     chosen = (declared or name).strip()
     if not chosen:
         raise RegistryError("a decision needs a reviewer name (--reviewer NAME)")
+    identity.require_confirmed(project, chosen, "self-declared")  # refused where logins exist
     return Identity(chosen, "self-declared")
 
 
@@ -467,6 +468,7 @@ def _refuse_unless_decidable(
 ) -> str:
     """Raise when this decision may not be recorded now; returns the adapter's sha256."""
     tags, number = mv.tags, str(mv.version)
+    identity.require_confirmed(params.project, request.reviewer.name, request.reviewer.source)
     status = tags.get("review.status")
     if status != "pending":
         by = f" by {tags.get('review.reviewer')} at {tags.get('review.decided_at')}"
@@ -479,12 +481,12 @@ def _refuse_unless_decidable(
         return digest
     _refuse_stale(tags, number, champion)
     _refuse_failed_gates(tags, number, request.override_reason)
-    starter = tags.get("training.started_by")
-    self_approval = starter is not None and starter.casefold() == request.reviewer.name.casefold()
-    if self_approval and request.reviewer != POLICY and not params.promotion.allow_self_approval:
+    starter = identity.started_training(tags, request.reviewer.name, request.reviewer.source)
+    if starter is not None and not params.promotion.allow_self_approval:
         raise RegistryError(
-            f"{request.reviewer.name} started the training run of version {number}; "
-            "promotion.allow_self_approval is false, so someone else must approve it"
+            f"{request.reviewer.name} started the training run of version {number} (recorded "
+            f"as {starter}); promotion.allow_self_approval is false, so someone else must "
+            "approve it"
         )
     return digest
 

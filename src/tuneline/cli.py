@@ -42,6 +42,28 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"tuneline: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        refused = _server_refusal(exc)
+        if refused is None:
+            raise
+        print(f"tuneline: {refused}", file=sys.stderr)
+        return 6  # RegistryError's code: the registry refused the operation
+
+
+def _server_refusal(exc: Exception) -> str | None:
+    """A message for a tracking server that refused the login (401) or the action (403);
+    None for any other error. Matched by MLflow's error code, so mlflow stays unimported."""
+    code = getattr(exc, "error_code", None)
+    if not type(exc).__module__.startswith("mlflow") or code not in _REFUSALS:
+        return None
+    detail = str(getattr(exc, "message", exc)).splitlines()[0][:300]
+    return f"the tracking server refused {_REFUSALS[code]} ({detail}). " + (
+        "Set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to your MLflow account; "
+        "moving champion and writing review tags need a reviewer account"
+    )
+
+
+_REFUSALS = {"UNAUTHENTICATED": "the login", "PERMISSION_DENIED": "this action"}
 
 
 def _root(args: argparse.Namespace) -> Path:
@@ -470,6 +492,29 @@ def _lineage(args: argparse.Namespace) -> int:
     return 0 if all(s["matches_disk"] for s in chain["raw_sources"]) else 3
 
 
+def _tracking_server(args: argparse.Namespace) -> int:
+    """`start`: the MLflow server with logins (replaces this process); `setup`: its users."""
+    from tuneline import auth_server
+
+    root = _root(args)
+    env_file = root / args.env_file
+    if args.action == "start":
+        env = auth_server.server_environment(env_file, root / args.data_dir)
+        command = auth_server.start_command(args.host, args.port, args.workers)
+        print(f"MLflow with logins on http://{args.host}:{args.port} (Ctrl-C stops)", flush=True)
+        os.execve(command[0], command, env)
+    params = _params(args)
+    url = args.url or params.project.tracking_uri
+    if not url.startswith(("http://", "https://")):
+        url = "http://127.0.0.1:5000"
+    values = auth_server.read_env_file(env_file)
+    done = auth_server.setup(url, values, params.project.experiment, params.project.model_name)
+    print(f"users created: {', '.join(done.created) or '-'}")
+    print(f"users that existed: {', '.join(done.existing) or '-'}")
+    print("\n".join(f"  {grant}" for grant in done.grants))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tuneline",
@@ -574,6 +619,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--work-pool", default="tuneline")
     p.add_argument("--serve", action="store_true", help="serve them from this process instead")
     p.set_defaults(handler=_schedule)
+
+    p = sub.add_parser("tracking-server", help="MLflow server with logins: start | setup users")
+    p.add_argument("action", choices=["start", "setup"])
+    p.add_argument("--env-file", default="infra/mlflow-auth.env", help="secrets (mode 0600)")
+    p.add_argument("--host", default="127.0.0.1", help="start: address to listen on")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--workers", type=int, default=2, help="start: uvicorn worker processes")
+    p.add_argument("--data-dir", default="mlruns/server", help="start: SQLite stores, artifacts")
+    p.add_argument("--url", help="setup: the server (default: project.tracking_uri)")
+    p.set_defaults(handler=_tracking_server)
 
     p = sub.add_parser("verify", help="re-hash DVC-tracked data and cache (dvc status does not)")
     p.set_defaults(handler=_verify)

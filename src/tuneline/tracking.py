@@ -87,9 +87,7 @@ def run(
 
 def user_identity(project: ProjectParams) -> tuple[str, str]:
     """(name, how it is known): the MLflow login where the tracking server has basic auth,
-    else the OS user, which nobody verified."""
-    import getpass
-
+    else the OS account this process runs as, which nobody verified."""
     username = os.environ.get("MLFLOW_TRACKING_USERNAME", "").strip()
     if project.tracking_uri.startswith(("http://", "https://")) and username:
         password = os.environ.get("MLFLOW_TRACKING_PASSWORD", "")
@@ -100,26 +98,62 @@ def user_identity(project: ProjectParams) -> tuple[str, str]:
             "or wrong password): the identity is recorded as self-declared",
             project.tracking_uri,
         )
-    return getpass.getuser(), "self-declared"
+    return os_account(), "self-declared"
+
+
+def os_account() -> str:
+    """The account of this process's user id. Not getpass.getuser(), which reads LOGNAME and
+    USER first, so `LOGNAME=dana tuneline ...` would name someone else."""
+    import getpass
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # a uid without a passwd entry (some containers)
+        return getpass.getuser()
 
 
 def server_authenticates(uri: str, username: str, password: str) -> bool:
     """Does the tracking server run MLflow's auth app and accept this login? A server without
     authentication would accept any name, so a name alone proves nothing."""
-    import base64
-    import urllib.error
     import urllib.parse
-    import urllib.request
 
     query = urllib.parse.urlencode({"username": username})
+    return _users_get_status(uri, query, (username, password)) == 200  # 404: no auth app
+
+
+def server_requires_auth(uri: str) -> bool:
+    """Does the tracking server at `uri` refuse a request without a login (401)? Asked of the
+    server each time, so no setting on this side can switch the answer off."""
+    from tuneline.errors import RegistryError
+
+    status = _users_get_status(uri, "username=tuneline-probe", None)
+    if status is None:
+        raise RegistryError(
+            f"the tracking server {uri} does not answer, so who you are cannot be checked; "
+            "start it (or fix project.tracking_uri) and try again"
+        )
+    return status == 401
+
+
+def _users_get_status(uri: str, query: str, login: tuple[str, str] | None) -> int | None:
+    """HTTP status of the auth app's users/get, with or without a Basic login; None when the
+    server cannot be reached."""
+    import base64
+    import urllib.error
+    import urllib.request
+
     request = urllib.request.Request(f"{uri.rstrip('/')}/api/2.0/mlflow/users/get?{query}")
-    token = base64.b64encode(f"{username}:{password}".encode()).decode()
-    request.add_header("Authorization", f"Basic {token}")
+    if login is not None:
+        token = base64.b64encode(":".join(login).encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status == 200  # 404 without the auth app, 401 on a wrong password
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
     except (urllib.error.URLError, OSError):
-        return False
+        return None
 
 
 def run_exists(project: ProjectParams, root: Path, run_id: str) -> bool:
