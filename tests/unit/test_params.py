@@ -192,21 +192,22 @@ def test_params_are_frozen() -> None:
         params.prepare.columns.question = "other"  # type: ignore[misc]
 
 
+@pytest.mark.parametrize("key", ["train.learning_rate", "monitor.drift_threshold"])
 @pytest.mark.parametrize("spelling", [".nan", ".NaN", ".inf", "-.inf", ".Inf"])
-def test_non_finite_numbers_are_refused_with_the_dotted_key(tmp_path: Path, spelling: str) -> None:
-    """A NaN threshold makes every comparison false; .inf switches a check off."""
-    text = PARAMS_YAML.read_text(encoding="utf-8")
-    raw = yaml.safe_load(text)
-    old = raw["promotion"]["min_metrics"]
-    key = next(iter(old))
-    path = tmp_path / "params.yaml"
-    raw["promotion"]["min_metrics"][key] = 0.123456789
+def test_non_finite_numbers_are_refused_with_the_dotted_key(
+    tmp_path: Path, key: str, spelling: str
+) -> None:
+    """A NaN threshold makes every comparison false (drift never found); .inf switches a check
+    off or makes training diverge. Both keys have no range check that would catch them."""
+    raw = yaml.safe_load(PARAMS_YAML.read_text(encoding="utf-8"))
+    section, name = key.split(".")
+    raw[section][name] = 0.123456789
     dumped = yaml.safe_dump(raw, sort_keys=False).replace("0.123456789", spelling)
+    path = tmp_path / "params.yaml"
     path.write_text(dumped, encoding="utf-8")
     with pytest.raises(ConfigError) as info:
         load_params(path)
-    assert f"promotion.min_metrics.{key}" in info.value.message
-    assert str(path) in info.value.message and "finite" in info.value.message
+    assert f"{path}:{key}:" in info.value.message and "finite" in info.value.message
 
 
 @pytest.mark.parametrize("section", ["train", "split"])
