@@ -1,9 +1,10 @@
 """The columnar prepare path and the fast validate reader agree with the row path, byte for byte.
 
 Property style: random rows mixing what the cleaning rules look at (unicode, zero-width and
-bidirectional characters, odd spaces, CRLF, quotes, personal data, duplicates, conflicts,
-artefacts, over-long text) go through both paths; outputs must be identical. The vectorised
-pre-filters are checked to never miss what the full Python check would flag.
+bidirectional characters, C0/C1 control characters and NUL, odd spaces and line breaks, quotes,
+personal data, duplicates, conflicts, artefacts, over-long text) go through both paths; outputs
+must be identical. The vectorised pre-filters are checked to never miss what the full Python
+check would flag.
 """
 
 from __future__ import annotations
@@ -63,6 +64,13 @@ PIECES = [
     'say "hi"',
     "back\\slash",
     "ctl\x01x",
+    "nul\x00byte",
+    "bell\x07 del\x7f esc\x1b[31m",
+    "c1\x85nel\x9bcsi\x80",
+    "ls\u2028sep ps\u2029para cr\ronly\nlf ff\x0cvt\x0bfs\x1cus\x1f",
+    "e\x00\u0301",
+    "4111 1111 11\x0011 1111",
+    "jane\x00.doe@exam\x1bple.com",
     "jane.doe@example.com",
     "+44 20 7946 0958",
     "555-123-4567",
