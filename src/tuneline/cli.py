@@ -106,6 +106,7 @@ def _demo_model(args: argparse.Namespace) -> int:
 
 def _ingest(args: argparse.Namespace) -> int:
     from tuneline.ingest import ingest_source
+    from tuneline.layout import QUARANTINE
 
     result = ingest_source(
         Path(args.path), _root(args), _params(args).prepare, args.name, args.format
@@ -113,7 +114,19 @@ def _ingest(args: argparse.Namespace) -> int:
     p = result.provenance
     state = "ingested" if result.changed else "unchanged (same sha256), nothing to do"
     print(f"{p.name}: {state}; {p.rows} rows, {p.bytes} bytes, sha256 {p.sha256}")
+    if result.malformed:
+        print(
+            f"{len(result.malformed)} malformed record(s); prepare will quarantine them "
+            f"({QUARANTINE}), or stop if they exceed prepare.max_bad_row_share:"
+        )
+        for line in result.malformed[:_MALFORMED_SHOWN]:
+            print(f"  {line}")
+        if len(result.malformed) > _MALFORMED_SHOWN:
+            print(f"  ... and {len(result.malformed) - _MALFORMED_SHOWN} more")
     return 0
+
+
+_MALFORMED_SHOWN = 20  # the first malformed records `tuneline ingest` lists
 
 
 def _stage(args: argparse.Namespace) -> int:

@@ -38,6 +38,8 @@ class SourceProvenance:
 class IngestResult:
     provenance: SourceProvenance
     changed: bool  # False: the same bytes were already ingested under that name
+    # "<file> record N: what is wrong" for each malformed record seen; prepare quarantines them
+    malformed: tuple[str, ...] = ()
 
 
 def ingest_source(
@@ -60,7 +62,7 @@ def ingest_source(
     if known and known["sha256"] == digest and target.is_file():
         log.info("ingest: %s unchanged (sha256 %s), nothing to do", target.name, digest[:12])
         return IngestResult(SourceProvenance(**known), changed=False)
-    rows = _check_records(source, target.name, fmt, prepare, override)
+    rows, malformed = _check_records(source, target.name, fmt, prepare, override)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     shutil.copyfile(source, partial)
@@ -80,22 +82,28 @@ def ingest_source(
     write_manifest(root, manifest)
     dvc_tools.track_and_push(root, layout.RAW_DIR)
     log.info("ingest: %s (%d rows, sha256 %s) versioned and pushed", target.name, rows, digest[:12])
-    return IngestResult(provenance, changed=True)
+    return IngestResult(provenance, changed=True, malformed=malformed)
 
 
 def _check_records(
     source: Path, name: str, fmt: str, prepare: PrepareParams, override: SourceParams | None
-) -> int:
-    """Count the records and make sure the first good one maps to a question/answer pair."""
+) -> tuple[int, tuple[str, ...]]:
+    """Count the records, list the malformed ones (the raw file is kept as it is: prepare
+    quarantines them), and make sure the first good one maps to a question/answer pair."""
     rows, mapped = 0, False
+    malformed: list[str] = []
     for row in read_rows(source, fmt, override.encoding if override else None):
         rows += 1
-        if not mapped and "_error" not in row.fields:
+        if "_error" in row.fields:
+            malformed.append(f"{name} record {row.row}: {row.fields['_error']}")
+        elif not mapped:
             choose_field_map(name, row.fields, prepare.columns, override)
             mapped = True
     if rows == 0:
         raise DataError(f"{source}: no records; nothing to ingest")
-    return rows
+    if malformed:
+        log.warning("ingest: %s has %d malformed record(s)", name, len(malformed))
+    return rows, tuple(malformed)
 
 
 def safe_raw_target(root: Path, name: str) -> Path:

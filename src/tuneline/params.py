@@ -7,6 +7,8 @@ params.yaml stops the run before any work is done.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -199,12 +201,51 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
             f"{path}: not found. Run tuneline from the project root or pass --params."
         )
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        text = path.read_text(encoding="utf-8")
+        _refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), str(path), "")
+        raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    _refuse_non_finite(raw, str(path), "")
     params = _build(Params, raw, str(path))
     _check_combinations(params, str(path))
     return params
+
+
+def _refuse_duplicate_keys(node: Any, where: str, dotted: str) -> None:
+    """Fail on a key given twice in one mapping: YAML loaders keep the last one silently, so
+    the value a reader sees first in the file is not the one used."""
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            path = f"{dotted}.{key}" if dotted else key
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(
+                    f"{where}:{path}: given twice (lines {seen[key]} and {line}); YAML would "
+                    "silently use the last one. Keep one of them"
+                )
+            seen[key] = line
+            _refuse_duplicate_keys(value_node, where, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _refuse_duplicate_keys(item, where, f"{dotted}[{index}]")
+
+
+def _refuse_non_finite(raw: Any, where: str, dotted: str) -> None:
+    """Fail on .nan and .inf: every comparison with NaN is false, so a NaN threshold passes
+    or fails every gate whatever the numbers, and an infinite one disables its check."""
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise ConfigError(f"{where}:{dotted}: {raw!r} is not a usable number; give a finite value")
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            _refuse_non_finite(value, where, f"{dotted}.{key}" if dotted else str(key))
+    elif isinstance(raw, list):
+        for index, value in enumerate(raw):
+            _refuse_non_finite(value, where, f"{dotted}[{index}]")
 
 
 def _build(cls: type, raw: Any, where: str) -> Any:
@@ -319,6 +360,27 @@ def _check_combinations(p: Params, where: str) -> None:
     _check_train(p.train, where)
 
 
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def looks_like_variable_name(value: str) -> bool:
+    """Whether `value` reads as an environment variable name rather than a credential: a shell
+    identifier of at most 64 characters that no secret detector flags (AKIA..., ghp_...), and
+    not a mixed-case run with digits of 20 or more characters (a random key: names are words,
+    JUDGE_API_KEY, not Xk3fP9...)."""
+    from tuneline import pii
+
+    if not _VARIABLE_NAME.fullmatch(value) or pii.has_pii(value):
+        return False
+    random_looking = (
+        len(value) >= 20
+        and any(c.islower() for c in value)
+        and any(c.isupper() for c in value)
+        and any(c.isdigit() for c in value)
+    )
+    return not random_looking
+
+
 _GATED_METRICS = ("exact_match", "token_f1", "rouge_l", "chrf")  # tuneline.metrics.QUALITY_METRICS
 
 
@@ -338,10 +400,13 @@ def _check_evaluate(e: EvaluateParams, where: str) -> None:
         if getattr(e, name) < 0:
             raise ConfigError(f"{where}:evaluate.{name}: must be 0 or more")
     judge = e.judge
-    if judge.api_key_env.startswith(("sk-", "Bearer ")) or " " in judge.api_key_env.strip():
+    if judge.api_key_env and not looks_like_variable_name(judge.api_key_env):
+        # the value is never echoed: it may be the key itself
         raise ConfigError(
             f"{where}:evaluate.judge.api_key_env: give the NAME of an environment variable "
-            "(e.g. JUDGE_API_KEY), never the key itself; keys do not belong in params.yaml"
+            "(e.g. JUDGE_API_KEY: letters, digits and _, not starting with a digit), never the "
+            "key itself; keys do not belong in params.yaml. If a key was written there, "
+            "remove it and rotate it"
         )
     if judge.timeout_s <= 0 or judge.max_retries < 0 or judge.backoff_s < 0:
         raise ConfigError(

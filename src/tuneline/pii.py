@@ -9,12 +9,21 @@ Conservative on purpose, because a false positive destroys real support data: ca
 the Luhn check and start with 2-6 (the payment-card industries), IBANs must pass ISO 7064
 mod-97, national phone numbers must be written with separators in a known layout, and numbers
 glued to letters, dashes or "#" (ORD-123456, #5551234567, 1Z999AA10123456784) are never taken.
+
+Look-alike characters: text holding compatibility forms (fullwidth "４１１１" or "ｊａｎｅ＠",
+mathematical letters, no-break spaces) is searched twice, as written and with each such
+character replaced by its NFKC form; hits found in the folded copy are mapped back onto the
+characters they came from, so the text itself is never rewritten (a redaction replaces the
+fullwidth original). Folding character by character keeps that map exact.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 import string
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -146,6 +155,18 @@ _SECRET_NAME_REACH = 24  # characters before a ":" or "=" looked at for a secret
 _SECRET_VALUE = re.compile(r"[:=]\s*[\"']?(?P<value>[^\s\"'`<>]{11,}[^\s\"'`<>.,;:!?)\]])")
 
 
+# Bare AWS secret access keys: exactly 40 characters of base64 ("/" and "+" included) with
+# no such character on either side (nor "=" after: that is a longer base64 blob). A hex SHA-1
+# or an ordinary word has the length too, so a run counts only when it mixes upper case, lower
+# case and digits and its characters are as varied as random keys are (Shannon entropy of at
+# least 4.2 bits a character: random keys measure 4.2-5.2, hex digests at most 4.0). A key
+# without a digit (about 1 in 900) is missed; a key after `secret=` is caught as assigned.
+_KEY_SHAPE = _shape_table({string.ascii_letters + string.digits + "/+": "k"})
+_AWS_SECRET_LENGTH = 40
+_AWS_SECRET_RUN = b"k" * _AWS_SECRET_LENGTH
+_AWS_SECRET_MIN_ENTROPY = 4.2  # bits per character
+
+
 def _luhn_valid(digits: str) -> bool:
     """True when a string of ASCII digits passes the Luhn (mod 10) check."""
     total = 0
@@ -253,6 +274,27 @@ def _assigned_secret_hits(text: str) -> Iterator[PiiHit]:
             index = text.find(separator, index + 1)
 
 
+def _looks_random(token: str) -> bool:
+    """Upper case, lower case and digits mixed, with characters as varied as a random key's."""
+    if token.islower() or token.isupper() or not _contains_any(token, _DIGITS):
+        return False
+    counts = Counter(token).values()
+    entropy = -sum(n / len(token) * math.log2(n / len(token)) for n in counts)
+    return entropy >= _AWS_SECRET_MIN_ENTROPY
+
+
+def _aws_secret_hits(text: str, key_shape: bytes, start: int) -> Iterator[PiiHit]:
+    """Bare AWS secret access keys: runs of exactly 40 base64 characters that look random; the
+    first run of 40 or more begins at `start`."""
+    while start != -1:
+        end = key_shape.find(b"x", start)
+        end = len(key_shape) if end == -1 else end
+        token = text[start:end]
+        if len(token) == _AWS_SECRET_LENGTH and text[end : end + 1] != "=" and _looks_random(token):
+            yield PiiHit("api_key", start, end)
+        start = key_shape.find(_AWS_SECRET_RUN, end)
+
+
 def _hit_sources(text: str) -> list[Iterator[PiiHit]]:
     """A lazy source of hits for each kind that `text` could hold, chosen by cheap tests."""
     sources: list[Iterator[PiiHit]] = []
@@ -264,6 +306,9 @@ def _hit_sources(text: str) -> list[Iterator[PiiHit]]:
         iban_shape = raw.translate(_IBAN_SHAPE)
         if (first_iban := iban_shape.find(_IBAN_START)) != -1:
             sources.append(_iban_hits(text, iban_shape, first_iban))
+        key_shape = raw.translate(_KEY_SHAPE)
+        if (first_key := key_shape.find(_AWS_SECRET_RUN)) != -1:
+            sources.append(_aws_secret_hits(text, key_shape, first_key))
     if "@" in text:
         sources.append(_email_hits(text))
     if _contains_any(text, _SECRET_GATES):
@@ -282,9 +327,63 @@ def _drop_overlaps(hits: list[PiiHit]) -> list[PiiHit]:
     return sorted(kept, key=lambda h: h.start)
 
 
+# Non-ASCII characters whose NFKC form holds ASCII ("４" -> "4", "＠" -> "@", "ﬁ" -> "fi",
+# no-break space -> " ") lie in these blocks; a test checks every code point against them.
+_FOLD_BLOCKS = (
+    (0x00A0, 0x00BE), (0x0132, 0x0149), (0x017F, 0x017F), (0x01C4, 0x01F3), (0x02B0, 0x02E3),
+    (0x037A, 0x0385), (0x1D2C, 0x1D65), (0x1D9C, 0x1DBB), (0x1E9A, 0x1E9A), (0x1FBD, 0x20A8),
+    (0x2100, 0x2189), (0x2460, 0x24EA), (0x2A74, 0x2A76), (0x2C7C, 0x2C7D), (0x3000, 0x3000),
+    (0x309B, 0x309C), (0x3200, 0x325F), (0x32B1, 0x32CF), (0x3358, 0x33FF), (0xA7F2, 0xA7F4),
+    (0xFB00, 0xFB29), (0xFC5E, 0xFC63), (0xFDFA, 0xFE7E), (0xFF01, 0xFF5E), (0xFFE3, 0xFFE3),
+    (0x107A5, 0x107A5), (0x1D400, 0x1D6A3), (0x1D7CE, 0x1D7FF), (0x1F100, 0x1F190),
+    (0x1FBF0, 0x1FBF9),
+)  # fmt: skip
+
+
+@functools.cache
+def _fold_table() -> dict[int, str]:
+    """code point -> its NFKC form, for every character in _FOLD_BLOCKS whose form holds ASCII
+    (a str.translate table: folding a text is then one C call)."""
+    table: dict[int, str] = {}
+    for first, last in _FOLD_BLOCKS:
+        for code in range(first, last + 1):
+            folded = unicodedata.normalize("NFKC", chr(code))
+            if folded != chr(code) and _contains_ascii(folded):
+                table[code] = folded
+    return table
+
+
+def _contains_ascii(text: str) -> bool:
+    return any(char.isascii() for char in text)
+
+
+def _folded(text: str) -> str | None:
+    """`text` with look-alike characters replaced by their NFKC forms, or None if it has none."""
+    if text.isascii() or unicodedata.is_normalized("NFKC", text):  # both C-speed checks
+        return None
+    folded = text.translate(_fold_table())
+    return None if folded == text else folded
+
+
+def _unfolded_hits(text: str, folded: str, hits: list[PiiHit]) -> list[PiiHit]:
+    """Hits found in `_folded(text)` as spans of `text`: a character that became several
+    (“½” -> "1⁄2") is taken whole when a hit covers any of them."""
+    table = _fold_table()
+    origin: list[int] = []  # folded position -> text position
+    for index, char in enumerate(text):
+        origin += [index] * len(table.get(ord(char), char))
+    assert len(origin) == len(folded)
+    return [PiiHit(hit.kind, origin[hit.start], origin[hit.end - 1] + 1) for hit in hits]
+
+
 def find_pii(text: str) -> list[PiiHit]:
-    """All personal data and secrets in `text`: non-overlapping, sorted by start."""
+    """All personal data and secrets in `text`: non-overlapping, sorted by start. Text with
+    look-alike characters is searched as written and folded (see the module docstring)."""
     hits = [hit for source in _hit_sources(text) for hit in source]
+    folded = _folded(text)
+    if folded is not None:
+        found = [hit for source in _hit_sources(folded) for hit in source]
+        hits += _unfolded_hits(text, folded, found) if found else []
     return hits if len(hits) < 2 else _drop_overlaps(hits)
 
 
@@ -293,6 +392,11 @@ def has_pii(text: str) -> bool:
     for source in _hit_sources(text):
         for _hit in source:
             return True
+    folded = _folded(text)
+    if folded is not None:
+        for source in _hit_sources(folded):
+            for _hit in source:
+                return True
     return False
 
 
@@ -325,7 +429,8 @@ def redact_pii(text: str) -> tuple[str, Counter[str]]:
 # groups of four that _IBAN needs at least (so discount codes such as "SPRING25" are not
 # candidates). E-mail: "@". Prefixed secrets: their prefix. Assigned secrets: a secret name
 # before a ":" or "=", spelled with every character Python's re.IGNORECASE matches (the Kelvin
-# sign for "k", the long s for "s"; a test checks that list against every code point).
+# sign for "k", the long s for "s"; a test checks that list against every code point). AWS
+# secret keys: a run of 40 base64 characters. Look-alikes: see _look_alike_branches.
 _CASE_VARIANTS = {"k": "kK\\x{212A}", "s": "sS\\x{17F}"}
 
 
@@ -347,16 +452,46 @@ def _seven_digits_separated() -> str:
     )
 
 
-PII_CANDIDATE_RE2 = "|".join(
-    (
-        "[0-9]{13}",
-        rf"\+[0-9](?:{_NUMBER_SEPARATOR}*[0-9]){{6}}",
-        _seven_digits_separated(),
-        r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2}",
-        "@",
-        r"sk-|AKIA|gh[pousr]_|github_pat_|xox[abposr]-|AIza|eyJ",
-        "(?:" + "|".join(_any_case(word) for word in _SECRET_NAME_WORDS) + r")(?s:.)*[:=]",
-    )
+def _re2_class(codes: list[int]) -> str:
+    """An RE2 character class holding exactly `codes`."""
+    ranges: list[list[int]] = []
+    for code in sorted(codes):
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    return "[" + "".join(rf"\x{{{a:X}}}-\x{{{b:X}}}" for a, b in ranges) + "]"
+
+
+def _look_alike_branches() -> tuple[str, ...]:
+    """RE2 for text whose folded copy (see `_folded`) could hold a hit that the text as written
+    does not: a character folding to a letter, digit or sign ("４", "＠", "："), or one folding
+    to a space (no-break space) in text with a digit (only numbers have spaces inside a hit)."""
+    spaces: list[int] = []
+    signs: list[int] = []
+    for code, folded in _fold_table().items():
+        only_spaces = all(char == " " for char in folded if char.isascii())
+        (spaces if only_spaces else signs).append(code)
+    space = _re2_class(spaces)
+    return (_re2_class(signs), f"(?s:{space}.*[0-9]|[0-9].*{space})")
+
+
+@functools.cache
+def candidate_re2() -> str:
+    """The RE2 superset described above (built on first use: the look-alike classes come from
+    the Unicode database)."""
+    return "|".join(PII_CANDIDATE_BRANCHES + _look_alike_branches())
+
+
+PII_CANDIDATE_BRANCHES = (
+    "[0-9]{13}",
+    rf"\+[0-9](?:{_NUMBER_SEPARATOR}*[0-9]){{6}}",
+    _seven_digits_separated(),
+    r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2}",
+    "@",
+    r"sk-|AKIA|gh[pousr]_|github_pat_|xox[abposr]-|AIza|eyJ",
+    "(?:" + "|".join(_any_case(word) for word in _SECRET_NAME_WORDS) + r")(?s:.)*[:=]",
+    f"[A-Za-z0-9/+]{{{_AWS_SECRET_LENGTH}}}",
 )
 
 
@@ -365,7 +500,7 @@ def candidate_mask(texts: Any) -> Any:
     data or a secret. False is a proof (no detector can fire); True asks for `has_pii`."""
     import pyarrow.compute as pc
 
-    return pc.match_substring_regex(texts, PII_CANDIDATE_RE2).to_numpy(zero_copy_only=False)
+    return pc.match_substring_regex(texts, candidate_re2()).to_numpy(zero_copy_only=False)
 
 
 def _benchmark(repeats: int = 20_000) -> None:

@@ -8,7 +8,9 @@ as base + adapter, asked with the prompt format of training, every answer logged
 The adapter's files must hash to the sha256 recorded at registration and the base weights on
 disk to the ones recorded in its base_model.json; the system prompt and quantisation are the
 ones the training run used. Each answer is appended to data/traffic/predictions.jsonl (time,
-version, question, answer, latency), which `tuneline drift` and the monitoring flow read.
+version, question, answer, latency), which `tuneline drift` and the monitoring flow read; the
+question and answer are redacted there first with the detectors prepare uses (tuneline.pii), and
+the line says which kinds were redacted, never the values.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tuneline import prompts, registry
+from tuneline import pii, prompts, registry
 from tuneline.errors import ConfigError, DataError, RegistryError
 from tuneline.layout import find_project_root
 from tuneline.params import ModelParams, Params, load_params
@@ -86,9 +88,19 @@ class ServingModel:
 
 
 def log_traffic(path: Path, answer: Answer) -> None:
-    """Append one prediction; the question sits under `question`, as the drift check reads it."""
+    """Append one prediction, personal data and secrets redacted (placeholders such as
+    "[EMAIL]", and counts by kind under `pii_redacted`): the log is kept for months and read
+    by monitoring, so it must not become a store of customers' data. The question sits under
+    `question`, as the drift check reads it."""
+    question, in_question = pii.redact_pii(answer.question)
+    text, in_answer = pii.redact_pii(answer.answer)
+    redacted = replace(answer, question=question, answer=text)
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = {"time": datetime.now(UTC).isoformat(timespec="milliseconds")} | asdict(answer)
+    line = (
+        {"time": datetime.now(UTC).isoformat(timespec="milliseconds")}
+        | asdict(redacted)
+        | {"pii_redacted": dict(sorted((in_question + in_answer).items()))}
+    )
     with path.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(line, ensure_ascii=False) + "\n")
 

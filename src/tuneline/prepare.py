@@ -34,6 +34,14 @@ log = logging.getLogger(__name__)
 
 # Zero-width and bidirectional control characters: invisible, they make equal questions differ.
 _INVISIBLE = re.compile("[\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+# C0 and C1 control characters that are neither white space nor a line break (NUL, bell,
+# escape, DEL, ...): debris of a broken export or an attempt to hide text. Removed, not
+# quarantined: the row around them is usually good, and a NUL inside "4111\x001111 ..." would
+# otherwise hide a card number from the personal-data check that runs after normalising.
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+# Line breaks written other ways than \n: CRLF, a lone CR (old Mac exports), NEL, and the
+# Unicode line and paragraph separators. Vertical tab, form feed and U+001C..1F stay spaces.
+_LINE_BREAKS = re.compile("\r\n?|[\x85\u2028\u2029]")
 _SPACES = re.compile(r"[^\S\n]+")  # any Unicode space except the line break
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _PUNCTUATION = str.maketrans("", "", string.punctuation + "¿¡«»“”‘’…")
@@ -73,12 +81,14 @@ class PrepareReport:
 
 
 def normalize_text(text: str) -> str:
-    """NFC, no invisible characters, single spaces, trimmed lines; paragraphs (one blank line
-    between them) are kept, longer runs of blank lines shrink to one."""
+    """NFC, no control or invisible characters, single spaces, trimmed lines; every line break
+    (see _LINE_BREAKS) becomes \\n; paragraphs (one blank line between them) are kept, longer
+    runs of blank lines shrink to one."""
     if text.isascii() and text.isprintable() and "  " not in text and text == text.strip():
         return text  # the common case: printable ASCII, single spaces, trimmed: nothing to do
-    text = _INVISIBLE.sub("", unicodedata.normalize("NFC", text))
-    lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\r\n", "\n").split("\n")]
+    # removed before NFC, so a mark that followed a removed character composes as it would have
+    text = unicodedata.normalize("NFC", _INVISIBLE.sub("", _CONTROLS.sub("", text)))
+    lines = [_SPACES.sub(" ", line).strip() for line in _LINE_BREAKS.sub("\n", text).split("\n")]
     text = "\n".join(lines).strip("\n")
     return _BLANK_RUNS.sub("\n\n", text)
 

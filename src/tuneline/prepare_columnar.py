@@ -10,7 +10,8 @@ runs both paths on random rows and compares).
 
 It takes a run only when every source qualifies: a UTF-8 CSV whose header has unique names and
 maps to plain columns, that pyarrow parses with every record the header's width and no record
-left blank (where the csv module and pyarrow provably agree). Anything else (other formats,
+left blank (where the csv module and pyarrow provably agree), and, where a field holds a line
+break, whose quoting is sound (no broken quote has swallowed rows). Anything else (other formats,
 encodings, malformed or blank records, dotted or Alpaca mappings) goes the row path, which
 also gives the precise error messages.
 """
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuneline import atomic, pii
+from tuneline import sources as source_files
 from tuneline.errors import DataError
 from tuneline.mapping import FieldMap, choose_field_map, is_artefact
 from tuneline.params import PrepareParams
@@ -125,6 +127,8 @@ def _read_csv_source(path: Path, params: PrepareParams, fmt: str) -> CsvSource |
         return None
     if not _every_record_has_text(table) or not _fields_within_csv_limit(table):
         return None
+    if _has_line_breaks(table) and not source_files.csv_quoting_is_sound(path):
+        return None  # a broken quote may have swallowed rows: the row path finds and reports it
     first = {name: table.column(name)[0].as_py() for name in header}
     try:
         fmap = choose_field_map(path.name, first, params.columns, override)
@@ -180,11 +184,23 @@ def _every_record_has_text(table: pa.Table) -> bool:
 
 
 def _fields_within_csv_limit(table: pa.Table) -> bool:
-    """The csv module raises on a field over csv.field_size_limit(); leave that to it."""
+    """The row path makes a record with a field over sources.CSV_FIELD_LIMIT characters an
+    error; leave such files to it (bytes are at least as many as characters, so a file passing
+    this has no such field)."""
     import pyarrow.compute as pc
 
-    limit = csv.field_size_limit()
+    limit = source_files.CSV_FIELD_LIMIT
     return all((pc.max(pc.binary_length(c)).as_py() or 0) <= limit for c in table.columns)
+
+
+def _has_line_breaks(table: pa.Table) -> bool:
+    """Whether any field holds a line break: only such a record can span several lines, as a
+    record that swallowed others because of a broken quote does."""
+    import pyarrow.compute as pc
+
+    return any(
+        pc.any(pc.match_substring_regex(column, "[\r\n]")).as_py() for column in table.columns
+    )
 
 
 def concurrently(*calls: Callable[[], Any]) -> list[Any]:

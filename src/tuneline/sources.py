@@ -5,7 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -13,6 +13,12 @@ from typing import Any, TextIO
 from tuneline.errors import DataError
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "json", ".parquet": "parquet"}
+
+# The longest CSV field read, in characters: far above any real answer (a 50 MB one is read,
+# then quarantined by prepare as too long), yet bounded, so a quote left open near the top of
+# a large file cannot pull the rest of it into one field. A longer field makes its record
+# malformed. The csv module's own default, 131,072, refused whole files over one long answer.
+CSV_FIELD_LIMIT = 128 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -83,18 +89,114 @@ def _not_utf8(path: Path, offset: int, what: str = "an invalid byte") -> str:
 
 
 def _read_csv(path: Path, handle: TextIO) -> Iterator[SourceRow]:
-    """RFC 4180 records; a record with more or fewer cells than the header is flagged."""
-    reader = csv.reader(handle)
-    header = next(reader, None)
+    """RFC 4180 records; a record with more or fewer cells than the header is flagged, and so
+    is one with a broken quote (see `_csv_records`), whose swallowed lines are read again."""
+    allow_long_csv_fields()
+    feed = _LineFeed(enumerate(handle, start=1))
+    reader = csv.reader(feed)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise DataError(f"{path}: unreadable CSV header ({exc})") from exc
     if not header:
         raise DataError(f"{path}: empty CSV (no header row)")
     width = len(header)
-    for number, cells in enumerate(reader, start=1):
-        if len(cells) == width:
+    for number, (first, last, cells) in enumerate(_csv_records(feed, reader), start=1):
+        if isinstance(cells, str):
+            yield SourceRow(path.name, number, {"_error": cells})
+        elif len(cells) == width:
             yield SourceRow(path.name, number, dict(zip(header, cells, strict=True)))
         elif cells:  # a blank line is no record
-            error = f"{len(cells)} cells for {width} columns (line {reader.line_num})"
+            error = f"{len(cells)} cells for {width} columns ({_lines(first, last)})"
             yield SourceRow(path.name, number, {"_error": error})
+
+
+def allow_long_csv_fields() -> None:
+    """Set the csv module's field limit (process-wide: it has no other) to CSV_FIELD_LIMIT."""
+    csv.field_size_limit(CSV_FIELD_LIMIT)
+
+
+class _LineFeed:
+    """The lines a csv.reader asks for, remembering the numbered lines of the current record."""
+
+    def __init__(self, lines: Iterable[tuple[int, str]]) -> None:
+        self._lines = iter(lines)
+        self.taken: list[tuple[int, str]] = []
+
+    def __iter__(self) -> _LineFeed:
+        return self
+
+    def __next__(self) -> str:
+        numbered = next(self._lines)
+        self.taken.append(numbered)
+        return numbered[1]
+
+
+CsvRecord = tuple[int, int, "list[str] | str"]  # first line, last line, cells or an error
+
+
+def _csv_records(feed: _LineFeed, reader: Iterator[list[str]]) -> Iterator[CsvRecord]:
+    """Records of numbered physical lines, as the csv module reads them, except two faults it
+    passes over or stops at. A field over CSV_FIELD_LIMIT makes its record an error (reading
+    goes on at the next line). A quote opened and never properly closed makes the csv module
+    read on across line breaks, swallowing the rows after it into one record, which may even
+    have the right number of cells: a record over several lines that does not parse with
+    strict quoting is reported as an error naming its lines, and its lines after the first are
+    read again as records of their own, so the good rows it swallowed are kept. `reader` is
+    a csv.reader over `feed`."""
+    while True:
+        feed.taken = []
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield _span(feed.taken) + (f"{exc} ({_lines(*_span(feed.taken))})",)
+            continue
+        first, last = _span(feed.taken)
+        if last == first or _strictly_quoted(line for _, line in feed.taken):
+            yield first, last, cells
+            continue
+        swallowed = _LineFeed(feed.taken[1:])
+        recovered = list(_csv_records(swallowed, csv.reader(swallowed)))
+        rows = sum(1 for record in recovered if not isinstance(record[2], str) and record[2])
+        yield (
+            first,
+            last,
+            f"broken quoting: a quote opened on line {first} is not closed where its record "
+            f"ends, so one record ran over {_lines(first, last)} ({last - first + 1} physical "
+            f"lines); {_lines(first + 1, last)} were read again as {rows} row(s) of their own",
+        )
+        yield from recovered
+
+
+def _span(taken: list[tuple[int, str]]) -> tuple[int, int]:
+    """First and last line number of a record's lines (0, 0 for none)."""
+    return (taken[0][0], taken[-1][0]) if taken else (0, 0)
+
+
+def _lines(first: int, last: int) -> str:
+    return f"line {first}" if first == last else f"lines {first}-{last}"
+
+
+def _strictly_quoted(lines: Iterable[str]) -> bool:
+    """Whether the lines parse with strict quoting: every quoted field closed by a quote that
+    a delimiter or line break follows."""
+    try:
+        for _ in csv.reader(lines, strict=True):
+            pass
+    except csv.Error:
+        return False
+    return True
+
+
+def csv_quoting_is_sound(path: Path) -> bool:
+    """Whether the whole (UTF-8) CSV parses with strict quoting, so no record can have
+    swallowed others: what a reader other than `_read_csv` must know before it trusts a file
+    whose fields hold line breaks."""
+    allow_long_csv_fields()
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return _strictly_quoted(handle)
 
 
 def _read_jsonl(path: Path, handle: TextIO) -> Iterator[SourceRow]:

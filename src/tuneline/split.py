@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuneline import atomic
+from tuneline.errors import DataError
 from tuneline.params import SplitParams
 from tuneline.prepare import question_key
 
@@ -44,6 +45,23 @@ def assign_split(question: str, params: SplitParams) -> str:
     return "train"
 
 
+def _refuse_empty_parts(parts: dict[str, list[dict]], params: SplitParams) -> None:
+    """Stop before anything is written or trained when a split is empty: training needs train
+    and validation rows, and evaluation on an empty test set would fail only after training.
+    Bad input (too few records for the fractions), so a DataError (exit 3), not a failed gate."""
+    empty = [name for name, rows in parts.items() if not rows]
+    if not empty:
+        return
+    total = sum(len(rows) for rows in parts.values())
+    counts = ", ".join(f"{name} {len(rows)}" for name, rows in parts.items())
+    raise DataError(
+        f"split: the {' and '.join(empty)} split(s) would be empty ({counts}; {total} prepared "
+        f"records in all, split.validation_fraction {params.validation_fraction}, "
+        f"split.test_fraction {params.test_fraction}). Add data (`tuneline ingest`), or change "
+        "those fractions (or split.salt) in params.yaml so that every split gets records"
+    )
+
+
 def split_records(
     records: list[dict], params: SplitParams, train: Path, validation: Path, test: Path
 ) -> SplitReport:
@@ -51,6 +69,7 @@ def split_records(
     parts: dict[str, list[dict]] = {"train": [], "validation": [], "test": []}
     for record in records:
         parts[assign_split(record["question"], params)].append(record)
+    _refuse_empty_parts(parts, params)
     with atomic.group():  # the three splits change together: never a test set of another run
         for name, path in (("train", train), ("validation", validation), ("test", test)):
             with atomic.open_output(path) as handle:

@@ -83,3 +83,29 @@ def test_latency_must_be_measured(tmp_path: Path) -> None:
     # a latency gate on zero measured answers would pass on nothing
     message = _error(tmp_path, lambda r: r["evaluate"].update(latency_examples=0))
     assert "evaluate.latency_examples" in message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "AKIAIOSFODNN7EXAMPLE",  # an AWS access key id: a valid identifier all the same
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",  # an AWS secret access key
+        "ghp_" + "a1B2c3D4e5" * 4,  # a GitHub token
+        "Xk3fP9qLm2Rt7Vb8Nz4Wc1Ys",  # 24 random mixed-case characters with digits
+        "my-judge-key",  # not a variable name (dashes)
+        "Bearer abc",
+    ],
+)
+def test_a_key_in_api_key_env_is_refused_without_echoing_it(tmp_path: Path, value: str) -> None:
+    message = _error(tmp_path, lambda r: r["evaluate"]["judge"].update(api_key_env=value))
+    assert "evaluate.judge.api_key_env" in message and "NAME" in message
+    assert value not in message and value[:8] not in message
+
+
+@pytest.mark.parametrize("name", ["JUDGE_API_KEY", "OPENAI_API_KEY", "judge_key", "_K2", ""])
+def test_variable_names_in_api_key_env_load(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "params.yaml"
+    raw = yaml.safe_load(PARAMS_YAML.read_text(encoding="utf-8"))
+    raw["evaluate"]["judge"]["api_key_env"] = name
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    assert load_params(path).evaluate.judge.api_key_env == name

@@ -150,3 +150,74 @@ def test_source_params_let_a_refused_file_in(project: Path, tmp_path: Path) -> N
     result = ingest_source(source, project, prepare)
     assert result.changed and result.provenance.rows == 1
     assert (project / layout.RAW_DIR / name).read_bytes() == content
+
+
+REPO = Path(__file__).resolve().parents[2]
+MALFORMED_JSONL = "\n".join(
+    [json.dumps({"question": f"Question {i}?", "answer": f"Answer {i}."}) for i in range(1, 4)]
+    + ['{"question": "Broken?", "answer": "no closing brace"', "[1, 2]"]
+    + [json.dumps({"question": "Last?", "answer": "Yes."})]
+)
+
+
+def test_ingest_reports_each_malformed_record_with_file_and_line(
+    project: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "chats.jsonl"
+    source.write_text(MALFORMED_JSONL + "\n", encoding="utf-8")
+
+    result = ingest_source(source, project, PREPARE)
+
+    assert result.changed and result.provenance.rows == 6
+    assert len(result.malformed) == 2
+    assert result.malformed[0].startswith("chats.jsonl record 4: malformed JSON at line 4")
+    assert result.malformed[1] == "chats.jsonl record 5: line 5: expected a JSON object, got list"
+
+
+def test_ingest_command_lists_malformed_records_and_says_prepare_quarantines_them(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tuneline.cli import main
+
+    for name in ("params.yaml", "dvc.yaml"):
+        shutil.copy(REPO / name, project / name)
+    source = tmp_path / "chats.jsonl"
+    source.write_text(MALFORMED_JSONL + "\n", encoding="utf-8")
+
+    assert main(["--project", str(project), "ingest", str(source)]) == 0
+
+    out = capsys.readouterr().out
+    assert "chats.jsonl: ingested; 6 rows" in out
+    assert "2 malformed record(s); prepare will quarantine them" in out
+    assert "chats.jsonl record 4: malformed JSON at line 4" in out
+    assert "chats.jsonl record 5: line 5: expected a JSON object" in out
+
+
+def test_prepare_quarantines_the_records_ingest_reported(tmp_path: Path) -> None:
+    from tuneline.prepare import prepare_records
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "chats.jsonl").write_text(MALFORMED_JSONL + "\n", encoding="utf-8")
+    params = dataclasses.replace(PREPARE, max_bad_row_share=0.5)
+    report = prepare_records(raw, params, tmp_path / "qa.jsonl", tmp_path / "quarantine.jsonl")
+    quarantined = [json.loads(line) for line in (tmp_path / "quarantine.jsonl").open()]
+    assert (report.rows_read, report.rows_kept) == (6, 4)
+    assert [(q["row"], q["reason"]) for q in quarantined] == [
+        (4, "malformed_record"),
+        (5, "malformed_record"),
+    ]
+
+
+def test_ingest_reads_a_csv_field_longer_than_the_csv_module_default(
+    project: Path, tmp_path: Path
+) -> None:
+    """131,072 characters was the csv module's limit: a longer answer refused the whole file."""
+    source = tmp_path / "long.csv"
+    long_answer = "word " * 60_000  # 300,000 characters
+    source.write_text(
+        f'question,answer\nShort?,Yes.\nLong?,"{long_answer}"\n{"Q" * 1_000_000},A\n',
+        encoding="utf-8",
+    )
+    result = ingest_source(source, project, PREPARE)
+    assert result.provenance.rows == 3 and result.malformed == ()

@@ -190,3 +190,45 @@ def test_params_are_frozen() -> None:
         params.train.learning_rate = 1.0  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         params.prepare.columns.question = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("key", ["train.learning_rate", "monitor.drift_threshold"])
+@pytest.mark.parametrize("spelling", [".nan", ".NaN", ".inf", "-.inf", ".Inf"])
+def test_non_finite_numbers_are_refused_with_the_dotted_key(
+    tmp_path: Path, key: str, spelling: str
+) -> None:
+    """A NaN threshold makes every comparison false (drift never found); .inf switches a check
+    off or makes training diverge. Both keys have no range check that would catch them."""
+    raw = yaml.safe_load(PARAMS_YAML.read_text(encoding="utf-8"))
+    section, name = key.split(".")
+    raw[section][name] = 0.123456789
+    dumped = yaml.safe_dump(raw, sort_keys=False).replace("0.123456789", spelling)
+    path = tmp_path / "params.yaml"
+    path.write_text(dumped, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_params(path)
+    assert f"{path}:{key}:" in info.value.message and "finite" in info.value.message
+
+
+@pytest.mark.parametrize("section", ["train", "split"])
+def test_a_key_given_twice_is_refused_with_the_dotted_key(tmp_path: Path, section: str) -> None:
+    """YAML keeps the last of two equal keys; a reader of the file sees the first."""
+    raw = yaml.safe_load(PARAMS_YAML.read_text(encoding="utf-8"))
+    key = next(iter(raw[section]))
+    dumped = yaml.safe_dump(raw, sort_keys=False)
+    line = f"  {key}: {yaml.safe_dump(raw[section][key]).splitlines()[0]}"
+    assert line in dumped.splitlines()
+    path = tmp_path / "params.yaml"
+    path.write_text(dumped.replace(line, f"{line}\n{line}", 1), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_params(path)
+    assert f"{section}.{key}: given twice" in info.value.message
+    assert str(path) in info.value.message
+
+
+def test_a_top_level_section_given_twice_is_refused(tmp_path: Path) -> None:
+    text = PARAMS_YAML.read_text(encoding="utf-8")
+    path = tmp_path / "params.yaml"
+    path.write_text(text + "\nsplit:\n  salt: other\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"params.yaml:split: given twice"):
+        load_params(path)

@@ -73,6 +73,38 @@ def _only_hit(text: str) -> PiiHit:
         ('{"api_key": "abcdef1234567890"}', "api_key", "abcdef1234567890"),
         ("token=abcdefghijkl", "api_key", "abcdefghijkl"),
         ("aws_secret_access_key=wJalrXUtnFEMI/K7MDENG", "api_key", "wJalrXUtnFEMI/K7MDENG"),
+        # A bare AWS secret access key: 40 random-looking base64 characters.
+        (
+            "the key is wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY, keep it",
+            "api_key",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        ),
+        (
+            "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
+            "api_key",
+            "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
+        ),
+        # Look-alike characters: found through their NFKC forms, spans on the text as written.
+        (
+            "card ４１１１ １１１１ １１１１ １１１１ ok",
+            "card",
+            "４１１１ １１１１ １１１１ １１１１",
+        ),
+        ("ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ", "email", "ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ"),
+        ("mail jane＠example.com.", "email", "jane＠example.com"),
+        ("call +44\u00a020\u00a07946\u00a00958 now", "phone", "+44\u00a020\u00a07946\u00a00958"),
+        (
+            "ＩＢＡＮ ＤＥ８９ ３７０４ ００４４ ０５３２ ０１３０ ００",
+            "iban",
+            "ＤＥ８９ ３７０４ ００４４ ０５３２ ０１３０ ００",
+        ),
+        ("𝟒𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏", "card", "𝟒𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏"),  # mathematical bold digits
+        ("password： hunter2hunter2", "api_key", "hunter2hunter2"),  # fullwidth colon
+        (
+            "ｓｋ－ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘ",
+            "api_key",
+            "ｓｋ－ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘ",
+        ),
     ],
 )
 def test_finds_each_kind(text: str, kind: str, found: str) -> None:
@@ -118,6 +150,18 @@ def test_finds_each_kind(text: str, kind: str, found: str) -> None:
         "+10% off, score 3-1, 2+2=4",
         "risk-free returns for desk-top and task-management users",
         "Your token: {{Token}}",
+        # 40-character runs that are not secret keys.
+        "commit da39a3ee5e6b4b0d3255bfef95601890afd80709",  # a hex SHA-1
+        "DA39A3EE5E6B4B0D3255BFEF95601890AFD80709",
+        "pneumonoultramicroscopicsilicovolcanoconiosis",  # a long word (45)
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        "AAAAAAAAAAAAAAAAAAAAbbbbbbbbbbbbbbbbbbb1",  # mixed but not varied
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEYX",  # 41 characters: a longer blob
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY==",  # base64 with padding
+        # Look-alikes that fold to ordinary text.
+        "Ｏｒｄｅｒ ＯＲＤ－１２３４５６",
+        "Bonjour\u00a0! Où est ma commande\u00a0? Réf. 2026-03-14",
+        "½ price, ①②③, ﬁne",
     ],
 )
 def test_leaves_lookalikes_and_ordinary_text_alone(text: str) -> None:
@@ -170,6 +214,47 @@ def test_redaction_is_idempotent(text: str) -> None:
     assert redact_pii(once) == (once, {})
 
 
+def test_look_alike_redaction_replaces_the_characters_as_written() -> None:
+    text = (
+        "Ｍｙ ｃａｒｄ: ４１１１ １１１１ １１１１ １１１１, "
+        + "ｍａｉｌ ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ!"
+    )
+    redacted, counts = redact_pii(text)
+    assert redacted == "Ｍｙ ｃａｒｄ: [CARD], ｍａｉｌ [EMAIL]!"
+    assert counts == {"card": 1, "email": 1}
+
+
+def test_a_hit_inside_a_character_that_folds_to_several_takes_it_whole() -> None:
+    # superscript digits fold to digits; "½" folds to three characters, "1⁄2"
+    text = "x ⁴¹¹¹ ¹¹¹¹ ¹¹¹¹ ¹¹¹¹ y"
+    hit = _only_hit(text)
+    assert (hit.kind, text[hit.start : hit.end]) == ("card", "⁴¹¹¹ ¹¹¹¹ ¹¹¹¹ ¹¹¹¹")
+
+
+def test_a_hit_ending_inside_a_character_that_folds_to_several_takes_it_whole() -> None:
+    text = "call 555-123-456½ now"  # folded: "555-123-4561⁄2"; the phone ends inside "½"
+    hits = find_pii(text)
+    assert [(h.kind, text[h.start : h.end]) for h in hits] == [("phone", "555-123-456½")]
+
+
+def test_fold_blocks_hold_every_character_whose_nfkc_form_has_ascii() -> None:
+    """pii folds only characters inside _FOLD_BLOCKS; a newer Unicode may add some elsewhere."""
+    import unicodedata
+
+    from tuneline import pii
+
+    outside = []
+    for code in range(0x80, 0x110000):
+        char = chr(code)
+        if not unicodedata.decomposition(char):
+            continue
+        folded = unicodedata.normalize("NFKC", char)
+        if folded != char and any(c.isascii() for c in folded):
+            if not any(first <= code <= last for first, last in pii._FOLD_BLOCKS):
+                outside.append(f"U+{code:04X}")
+    assert outside == []
+
+
 def test_placeholders_are_not_pii() -> None:
     assert set(PLACEHOLDERS) == set(PII_KINDS)
     assert find_pii(" ".join(PLACEHOLDERS.values())) == []
@@ -209,6 +294,9 @@ def test_invariants_hold_on_random_glued_fragments() -> None:
         "4111 1111 1111 1111", "DE89370400440532013000", "+44 20 7946 0958", "(555) 123-4567",
         "jane.doe@example.com", "AKIAIOSFODNN7EXAMPLE", "password: hunter2hunter2",
         "2026-03-14", "ORD-123456", "[PHONE]", "Здравствуйте", " ", "-", ".", "+", "@", ":", "7",
+        "４１１１ １１１１ １１１１ １１１１", "ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ",
+        "＠", "７", "\u00a0", "ﬁ", "½",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "da39a3ee5e6b4b0d3255bfef95601890afd80709",
     ]  # fmt: skip
     rng = random.Random(7)
     for _ in range(3000):

@@ -96,3 +96,38 @@ def test_base_weights_that_differ_from_training_are_refused(project: Path) -> No
             load_model("champion", project, record_traffic=False)
     finally:
         weights.write_bytes(original)
+
+
+def test_the_traffic_log_holds_no_personal_data_only_what_was_redacted(tmp_path: Path) -> None:
+    from tuneline.predict import Answer, log_traffic
+
+    secrets = [
+        "jane.doe@example.com",
+        "4111 1111 1111 1111",
+        "+44 20 7946 0958",
+        "ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    ]
+    question = f"My card {secrets[1]} was charged twice, mail {secrets[0]} or {secrets[3]}"
+    reply = f"We will call {secrets[2]}; never share keys like {secrets[4]}."
+    path = tmp_path / "traffic" / "predictions.jsonl"
+    log_traffic(path, Answer(question, reply, "models:/m/1", 0.5, 12))
+    text = path.read_text(encoding="utf-8")
+    assert not [secret for secret in secrets if secret in text or secret[:9] in text]
+    logged = json.loads(text)
+    assert logged["question"] == "My card [CARD] was charged twice, mail [EMAIL] or [EMAIL]"
+    assert logged["answer"] == "We will call [PHONE]; never share keys like [SECRET]."
+    assert logged["pii_redacted"] == {"api_key": 1, "card": 1, "email": 2, "phone": 1}
+    assert logged["model_uri"] == "models:/m/1" and logged["new_tokens"] == 12
+
+
+def test_a_served_question_with_personal_data_is_logged_redacted(project: Path) -> None:
+    from tuneline.predict import load_model
+
+    answer = load_model("champion", project).answer("Mail me at jane@example.com", max_new_tokens=2)
+    assert answer.question == "Mail me at jane@example.com"  # the caller gets it as asked
+    traffic_log = project / "data/traffic/predictions.jsonl"
+    last = json.loads(traffic_log.read_text(encoding="utf-8").splitlines()[-1])
+    assert last["question"] == "Mail me at [EMAIL]"
+    assert last["pii_redacted"].get("email") == 1
+    assert "jane@example.com" not in traffic_log.read_text(encoding="utf-8")

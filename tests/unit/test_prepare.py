@@ -115,6 +115,40 @@ def test_normalize_text_turns_ascii_control_spaces_into_a_space(control: str) ->
     assert normalize_text(f"Open{control}daily") == "Open daily"
 
 
+@pytest.mark.parametrize(
+    "control", ["\x00", "\x01", "\x07", "\x08", "\x0e", "\x1b", "\x7f", "\x80", "\x9b", "\x9f"]
+)
+def test_normalize_text_removes_control_characters(control: str) -> None:
+    # NUL, bell, escape, DEL and the C1 controls never reach the training data
+    assert normalize_text(f"Open{control} daily{control}") == "Open daily"
+    assert normalize_text(f"Caf{control}é") == "Café"
+
+
+@pytest.mark.parametrize("line_break", ["\r", "\r\n", "\x85", "\u2028", "\u2029"])
+def test_normalize_text_turns_every_line_break_into_a_newline(line_break: str) -> None:
+    assert normalize_text(f"Step one{line_break}Step two") == "Step one\nStep two"
+
+
+def test_normalize_text_composes_a_mark_once_a_control_between_is_gone() -> None:
+    # removing the NUL first leaves e + combining acute, which NFC makes one character
+    assert normalize_text("Caf e\x00\u0301") == "Caf \u00e9"
+    assert normalize_text(normalize_text("e\x00\u0301")) == normalize_text("e\x00\u0301")
+
+
+def test_a_card_number_split_by_a_nul_is_still_redacted(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.jsonl").write_text(
+        json.dumps({"question": "Charge 4111 1111 11\x0011 1111 please", "answer": "Done\x07."})
+        + "\n",
+        encoding="utf-8",
+    )
+    report = prepare_records(raw, PARAMS, tmp_path / "qa.jsonl", tmp_path / "q.jsonl")
+    record = json.loads((tmp_path / "qa.jsonl").read_text(encoding="utf-8"))
+    assert record["question"] == "Charge [CARD] please" and record["answer"] == "Done."
+    assert report.pii_redacted == {"card": 1}
+
+
 def test_normalize_text_leaves_cyrillic_unchanged() -> None:
     text = "Как вернуть заказ? Ёлка и йогурт"  # precomposed Ё and й must stay as they are
     assert normalize_text(text) == text

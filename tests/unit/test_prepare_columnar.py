@@ -1,9 +1,10 @@
 """The columnar prepare path and the fast validate reader agree with the row path, byte for byte.
 
 Property style: random rows mixing what the cleaning rules look at (unicode, zero-width and
-bidirectional characters, odd spaces, CRLF, quotes, personal data, duplicates, conflicts,
-artefacts, over-long text) go through both paths; outputs must be identical. The vectorised
-pre-filters are checked to never miss what the full Python check would flag.
+bidirectional characters, C0/C1 control characters and NUL, odd spaces and line breaks, quotes,
+personal data, duplicates, conflicts, artefacts, over-long text) go through both paths; outputs
+must be identical. The vectorised pre-filters are checked to never miss what the full Python
+check would flag.
 """
 
 from __future__ import annotations
@@ -63,6 +64,18 @@ PIECES = [
     'say "hi"',
     "back\\slash",
     "ctl\x01x",
+    "nul\x00byte",
+    "bell\x07 del\x7f esc\x1b[31m",
+    "c1\x85nel\x9bcsi\x80",
+    "ls\u2028sep ps\u2029para cr\ronly\nlf ff\x0cvt\x0bfs\x1cus\x1f",
+    "e\x00\u0301",
+    "4111 1111 11\x0011 1111",
+    "jane\x00.doe@exam\x1bple.com",
+    "４１１１ １１１１ １１１１ １１１１",
+    "ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ",
+    "+44\u00a020\u00a07946\u00a00958",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "da39a3ee5e6b4b0d3255bfef95601890afd80709",
     "jane.doe@example.com",
     "+44 20 7946 0958",
     "555-123-4567",
@@ -239,13 +252,26 @@ def test_pii_candidate_mask_never_misses_a_hit() -> None:
         "GB82WEST12345698765432",
         "pay to DE89 3704 0044 0532 0130 00 today",
         "NL91ABNA0417164300",
+        "４１１１ １１１１ １１１１ １１１１",
+        "ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ",
+        "call +44\u00a020\u00a07946\u00a00958",
+        "𝟒𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏",
+        "password： hunter2hunter2",
+        "key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
     ]
     mask = pii.candidate_mask(pa.array(texts, pa.large_string()))
     flagged = [text for text in texts if pii.has_pii(text)]
     assert len(flagged) > 100
     for text, maybe in zip(texts, mask, strict=True):
         assert maybe or not pii.has_pii(text), text
-    assert all(mask[-3:])  # the IBANs
+    assert all(mask[-9:-6])  # the IBANs
+    assert all(mask[-6:]) and all(pii.has_pii(text) for text in texts[-6:])  # look-alikes, key
+
+
+def test_pii_candidate_mask_passes_over_text_with_look_alikes_that_cannot_hide_a_hit() -> None:
+    """A no-break space without a digit, a ligature or Cyrillic text: not candidates."""
+    texts = ["Bonjour\u00a0! Où est ma commande\u00a0?", "Здравствуйте", "a ﬀ b"]
+    assert list(pii.candidate_mask(pa.array(texts, pa.large_string()))) == [False, False, True]
 
 
 def _number_like(rng: random.Random) -> str:

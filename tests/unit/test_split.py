@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tuneline.errors import DataError
 from tuneline.params import SplitParams
 from tuneline.split import assign_split, split_records
 
@@ -115,3 +116,28 @@ def test_no_test_question_leaks_into_train_or_validation(tmp_path: Path) -> None
     for question, split in _assignment(paths).items():
         by_key.setdefault(" ".join(question.casefold().split()), set()).add(split)
     assert all(len(splits) == 1 for splits in by_key.values())
+
+
+def _first_records_missing(split: str, params: SplitParams, count: int) -> list[dict]:
+    """`count` records none of which lands in `split`."""
+    pool = _records(0, 5000)
+    return [r for r in pool if assign_split(r["question"], params) != split][:count]
+
+
+@pytest.mark.parametrize("empty", ["train", "validation", "test"])
+def test_an_empty_split_stops_at_split_time_naming_the_settings(tmp_path: Path, empty: str) -> None:
+    """Caught before training (not when evaluation finds no test rows): exit 3, bad input."""
+    records = _first_records_missing(empty, PARAMS, 12)
+    with pytest.raises(DataError) as info:
+        _split(records, tmp_path)
+    message = info.value.message
+    assert info.value.exit_code == 3
+    assert f"the {empty} split(s) would be empty" in message
+    assert "split.test_fraction" in message and "split.validation_fraction" in message
+    assert f"{empty} 0" in message and "12 prepared records" in message
+    assert not list(tmp_path.iterdir()), "nothing is written for a refused split"
+
+
+def test_three_records_cannot_fill_three_splits(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="would be empty"):
+        _split(_records(0, 2), tmp_path)
