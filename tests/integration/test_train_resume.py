@@ -64,12 +64,16 @@ def _run_to_end(project: Path) -> dict:
     return json.loads((project / "reports/train.json").read_text())
 
 
-def _wait_for_marker(project: Path, proc: subprocess.Popen, timeout: float = 120) -> Path:
-    """The first checkpoint folder with its COMPLETE marker, polled every 10 ms."""
+def _wait_for_marker(
+    project: Path, proc: subprocess.Popen, timeout: float = 120, step: int | None = None
+) -> Path:
+    """The first checkpoint folder with its COMPLETE marker (or that of `step`), polled every
+    10 ms."""
     deadline = time.monotonic() + timeout
     checkpoints = project / "models/checkpoints"
+    pattern = f"checkpoint-{step}/COMPLETE" if step is not None else "checkpoint-*/COMPLETE"
     while time.monotonic() < deadline:
-        marked = sorted(checkpoints.glob("checkpoint-*/COMPLETE"))
+        marked = sorted(checkpoints.glob(pattern))
         if marked:
             return marked[0].parent
         if proc.poll() is not None:
@@ -104,14 +108,25 @@ def _plant_half_written(complete: Path) -> Path:
     return half
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory, base: Path) -> Path:
+    """A project trained once, start to end, that the resumed runs must match exactly."""
+    project = _project(tmp_path_factory.mktemp("reference") / "uninterrupted", base)
+    _run_to_end(project)
+    return project
+
+
+# Two uninterrupted runs agree bit for bit on CPU (measured with 1 and 2 threads, 2026-12-03),
+# so a resumed run must too: every figure and every adapter weight is compared exactly.
+@pytest.mark.parametrize("after_step", [None, 15], ids=["first-checkpoint", "epoch-2-step-15"])
 def test_kill_9_mid_epoch_then_resume_ends_with_the_uninterrupted_metrics(
-    tmp_path: Path, base: Path
+    tmp_path: Path, base: Path, uninterrupted: Path, after_step: int | None
 ) -> None:
-    reference = _run_to_end(_project(tmp_path / "uninterrupted", base))
+    reference = json.loads((uninterrupted / "reports/train.json").read_text())
     project = _project(tmp_path / "killed", base)
 
     proc = _start(project)
-    first = _wait_for_marker(project, proc)
+    first = _wait_for_marker(project, proc, step=after_step)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL
@@ -135,16 +150,12 @@ def test_kill_9_mid_epoch_then_resume_ends_with_the_uninterrupted_metrics(
     assert resumed["run_id"] == run_id and _run_status(project, run_id) == "FINISHED"
     assert resumed["steps_run"] == reference["steps_run"] == STEPS
     assert resumed["best_step"] == reference["best_step"]
-    assert resumed["best_eval_loss"] == pytest.approx(reference["best_eval_loss"], abs=1e-6)
-    assert len(resumed["curve"]) == len(reference["curve"]) == 3
-    for got, want in zip(resumed["curve"], reference["curve"], strict=True):
-        assert got.keys() == want.keys()
-        for key in want:
-            assert got[key] == pytest.approx(want[key], abs=1e-6), (key, got, want)
-    ours, theirs = _adapter_weights(project), _adapter_weights(tmp_path / "uninterrupted")
+    assert resumed["best_eval_loss"] == reference["best_eval_loss"]
+    assert resumed["curve"] == reference["curve"]  # every step, epoch and loss, exactly
+    ours, theirs = _adapter_weights(project), _adapter_weights(uninterrupted)
     assert ours.keys() == theirs.keys()
     for name in theirs:
-        assert (ours[name] - theirs[name]).abs().max().item() <= 1e-6, name
+        assert ours[name].equal(theirs[name]), name
 
 
 def test_sigterm_saves_a_checkpoint_exits_cleanly_and_marks_the_run_killed(
