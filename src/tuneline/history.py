@@ -7,7 +7,7 @@ rewrite it, in the model registry:
 
 - on the version, `review.anchor` (or `review.rollback.anchor`): the decision's line number,
   the sha256 of its line and of the line before;
-- on the registered model, `tuneline.history.head`: how many lines there are and the sha256 of
+- on the registered model, `review.history.head`: how many lines there are and the sha256 of
   the last one.
 
 `audit` cross-checks the file, these anchors, the records on the versions and the aliases.
@@ -29,8 +29,8 @@ from tuneline.errors import RegistryError
 from tuneline.params import ProjectParams
 from tuneline.registry import CHAMPION, PREVIOUS
 
-HEAD_TAG = "tuneline.history.head"  # on the registered model: {"count", "sha256"}
-INTENT_TAG = "tuneline.intent"  # on the registered model while a decision is being recorded
+HEAD_TAG = "review.history.head"  # on the registered model: {"count", "sha256"}
+INTENT_TAG = "review.intent"  # on the registered model while a decision is being recorded
 RECORD_TAGS = {"approved": "review.record", "rejected": "review.record"}
 RECORD_TAGS["rolled-back"] = "review.rollback"
 ANCHOR_TAGS = {"review.record": "review.anchor", "review.rollback": "review.rollback.anchor"}

@@ -185,3 +185,15 @@ def _parser_with(command: str, handler: object) -> object:
         return parser
 
     return build
+
+
+def test_the_history_anchors_and_the_decision_intent_are_for_reviewers_only() -> None:
+    """A trainer who could write these could forge the history's head or plant an intent that
+    the next reviewer's command would carry out (move `champion`)."""
+    from tuneline import history
+
+    model_keys = (history.HEAD_TAG, history.INTENT_TAG)
+    version_keys = (*history.ANCHOR_TAGS, *history.ANCHOR_TAGS.values())
+    for kind, keys in (("set-model-tag", model_keys), ("set-tag", version_keys)):
+        for key in keys:
+            assert key in (_refused(kind, version="2", tags=((key, "{}"),)) or ""), key
