@@ -507,3 +507,28 @@ def test_patched_keeps_a_chunk_whose_texts_did_not_change() -> None:
         second.buffers()[2].address
     )
     assert patched.chunk(0).buffers()[2].address != first.buffers()[2].address
+
+
+def test_the_quote_pairing_shortcut_never_vouches_for_a_file_strict_parsing_refuses(
+    tmp_path: Path,
+) -> None:
+    """`quotes_plainly_paired` lets the columnar path skip the full strict-quoting parse; it may
+    say "not proven" too often, never "sound" when the csv module's strict parse fails."""
+    from tuneline.prepare_columnar import quotes_plainly_paired
+    from tuneline.sources import csv_quoting_is_sound
+
+    rng = random.Random(7)
+    path = tmp_path / "f.csv"
+    vouched = 0
+    for _ in range(3000):
+        text = "".join(rng.choice('a,"\n\r\x00é') for _ in range(rng.randint(0, 14)))
+        path.write_text(("\ufeff" if rng.random() < 0.3 else "") + text, encoding="utf-8")
+        if quotes_plainly_paired(path):
+            vouched += 1
+            assert csv_quoting_is_sound(path), repr(text)
+    assert vouched > 300  # it does vouch for plain files, or it would save nothing
+
+    path.write_text('q,a\n"How?","Line one\nline two, ""quoted"""\n', encoding="utf-8")
+    assert quotes_plainly_paired(path)
+    path.write_text('q,a\n"How?","broken "quote\nWhy?,Because\n', encoding="utf-8")
+    assert not quotes_plainly_paired(path) and not csv_quoting_is_sound(path)
