@@ -1,6 +1,6 @@
 """The review rule of the tracking server (who may move `champion`, write review tags, copy a
 version), its route table, and the secrets file it starts from. The real server, with logins,
-is started in tests/integration/test_auth_server.py."""
+is started in tests/integration/test_tracking_server_logins.py."""
 
 from __future__ import annotations
 

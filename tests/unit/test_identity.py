@@ -1,7 +1,7 @@
 """Identities that mean something: against a tracking server with logins only a confirmed login
 decides; a self-declared name (no login, a wrong password, `--reviewer`, LOGNAME) is refused.
 The server here is a stand-in that answers like MLflow's auth app (401 without a valid login);
-tests/integration/test_auth_server.py does the same against the real one."""
+tests/integration/test_tracking_server_logins.py does the same against the real one."""
 
 from __future__ import annotations
 

@@ -201,6 +201,7 @@ def test_a_trainer_cannot_move_champion_or_write_review_tags_through_api_or_ui(s
     for api in ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow"):  # REST clients, and the UI
         alias = {"name": model, "alias": "champion", "version": version}
         assert _rest(url, TRAINER, "POST", f"{api}/registered-models/alias", alias) == 403
+        assert _rest(url, None, "POST", f"{api}/registered-models/alias", alias) == 401
         tag = {"name": model, "version": version, "key": "review.status", "value": "approved"}
         assert _rest(url, TRAINER, "POST", f"{api}/model-versions/set-tag", tag) == 403
         copy = {"name": model, "source": f"models:/{model}/{version}"}  # "Promote model"
