@@ -396,16 +396,11 @@ def _grant(auth: Any, user: str, kind: str, resource: str, permission: str) -> l
 @contextlib.contextmanager
 def _as_user(username: str, password: str) -> Iterator[None]:
     """MLflow's clients read the login from the environment; set it for this block only."""
-    keys = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
-    saved = {k: os.environ.get(k) for k in keys}
-    os.environ.update(dict(zip(keys, (username, password), strict=True)))
-    try:
-        yield
-    except OSError as exc:
-        raise RegistryError(f"the tracking server did not answer: {exc}") from exc
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    from tuneline.tracking import environment
+
+    login = {"MLFLOW_TRACKING_USERNAME": username, "MLFLOW_TRACKING_PASSWORD": password}
+    with environment(login):
+        try:
+            yield
+        except OSError as exc:
+            raise RegistryError(f"the tracking server did not answer: {exc}") from exc

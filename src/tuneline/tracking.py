@@ -187,18 +187,11 @@ def _end_run(status: str) -> None:
 
 
 @contextlib.contextmanager
-def quick_requests(timeout_s: int = 5) -> Iterator[None]:
-    """MLflow HTTP calls that fail in seconds instead of retrying for minutes (7 retries, backoff).
-
-    Used where an unreachable server must not stall the caller: metric delivery during training
-    and ending a run after an error.
-    """
-    saved = {
-        k: os.environ.get(k)
-        for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")
-    }
-    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(timeout_s)
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """`values` in os.environ for this block only (MLflow's clients read logins and HTTP
+    settings from there), the previous values put back afterwards."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
     try:
         yield
     finally:
@@ -207,6 +200,18 @@ def quick_requests(timeout_s: int = 5) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextlib.contextmanager
+def quick_requests(timeout_s: int = 5) -> Iterator[None]:
+    """MLflow HTTP calls that fail in seconds instead of retrying for minutes (7 retries, backoff).
+
+    Used where an unreachable server must not stall the caller: metric delivery during training
+    and ending a run after an error.
+    """
+    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout_s)}
+    with environment(quick):
+        yield
 
 
 class MetricBuffer:
