@@ -167,17 +167,13 @@ def _stop_on_signals() -> Iterator[None]:
     """SIGTERM and SIGINT end the run as `Interrupted(128 + n)`, a SystemExit, so every
     `finally` and context exit runs (child processes stopped, servers shut down), instead of
     the process dying on the spot (SIGTERM's default) and orphaning them."""
-    from tuneline.tracking import Interrupted
+    from tuneline.tracking import Interrupted, signals_handled
 
     def interrupt(signum: int, frame: Any) -> None:
         raise Interrupted(128 + signum)
 
-    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with signals_handled(interrupt):
         yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def _signal_name(number: int) -> str:

@@ -85,6 +85,19 @@ def run(
             signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def signals_handled(
+    handler: Any, signums: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)
+) -> Iterator[None]:
+    """`handler` for `signums` during the block, the previous handlers put back afterwards."""
+    previous = {signum: signal.signal(signum, handler) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
 def user_identity(project: ProjectParams) -> tuple[str, str]:
     """(name, how it is known): the MLflow login where the tracking server has basic auth,
     else the OS account this process runs as, which nobody verified."""

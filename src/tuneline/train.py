@@ -439,12 +439,8 @@ def _graceful_sigterm(control: TrainingControl) -> Iterator[None]:
         control.stop_requested = True
         control.stop_signal = signal.Signals(signum)
 
-    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with tracking.signals_handled(request_stop):
         yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 @contextmanager
